@@ -1,0 +1,48 @@
+"""The error hierarchy. Each error maps to one CLI exit code (see ``cli.exitcodes``)."""
+
+from __future__ import annotations
+
+
+class IoniaError(Exception):
+    """Base of every error the engine raises on purpose."""
+
+    exit_code = 1
+
+
+class ConfigError(IoniaError, ValueError):
+    """Bad configuration or usage: nothing was started."""
+
+    exit_code = 2
+
+
+class ConnectionFailed(IoniaError):
+    """The ingest could not be reached, or the connection was lost."""
+
+    exit_code = 3
+
+
+class PublishRejected(IoniaError):
+    """The server refused the publish (bad stream key, wrong application...).
+
+    ``code`` is the server's status code (``NetStream.Publish.BadName``) or
+    ``"connection closed"`` when the server simply hung up after ``publish``.
+    """
+
+    exit_code = 4
+
+    def __init__(self, message: str, *, code: str = "", description: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.description = description
+
+
+class EncoderError(IoniaError):
+    """An encoder could not be opened or failed while running."""
+
+    exit_code = 5
+
+
+class CaptureError(IoniaError):
+    """A capture device is not available or was lost."""
+
+    exit_code = 5
