@@ -1,0 +1,82 @@
+"""Synthetic sources for tests and demos: FFmpeg's ``testsrc2`` with a white flash, and a beep.
+
+The flash (a full white frame on the first frame of every second) and the beep (1 kHz for
+100 ms at the start of every second) sit on the same instants of the master clock, so the
+receiver can measure A/V sync by finding both.
+"""
+
+from __future__ import annotations
+
+import av
+import numpy as np
+
+from ionia.capture.base import CHANNELS, SAMPLE_RATE, AudioSource, VideoSource
+
+BEEP_HZ = 1000.0
+BEEP_SECONDS = 0.1
+BEEP_LEVEL = 0.5
+
+
+class TestPatternSource(VideoSource):
+    """``testsrc2`` through PyAV's filter graph; frame slot ``k * fps`` is a white flash."""
+
+    name = "testsrc"
+
+    def __init__(self, width: int, height: int, fps: int, *, flash: bool = True) -> None:
+        self._width, self._height, self._fps = width, height, fps
+        self._flash = flash
+        self._graph: av.filter.Graph | None = None
+        self._sink: av.filter.context.FilterContext | None = None
+        self._white: av.VideoFrame | None = None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self._width, self._height
+
+    def open(self) -> None:
+        graph = av.filter.Graph()
+        src = graph.add("testsrc2", f"size={self._width}x{self._height}:rate={self._fps}")
+        fmt = graph.add("format", "pix_fmts=yuv420p")
+        sink = graph.add("buffersink")
+        src.link_to(fmt)
+        fmt.link_to(sink)
+        graph.configure()
+        self._graph, self._sink = graph, sink
+        white = np.full((self._height * 3 // 2, self._width), 128, dtype=np.uint8)
+        white[: self._height] = 235  # limited-range white luma, neutral chroma
+        self._white = av.VideoFrame.from_ndarray(white, format="yuv420p")
+
+    def read(self, index: int) -> av.VideoFrame:
+        assert self._sink is not None and self._white is not None, "open() first"
+        # The pattern is pulled every slot so its motion stays continuous across flashes.
+        frame = self._sink.pull()
+        if self._flash and index % self._fps == 0:
+            return self._white
+        return frame
+
+    def close(self) -> None:
+        self._graph = self._sink = None
+
+
+class ToneSource(AudioSource):
+    """A 1 kHz beep of 100 ms at the start of every second, silence between, 48 kHz stereo."""
+
+    name = "tone"
+
+    def __init__(self, *, frequency: float = BEEP_HZ, level: float = BEEP_LEVEL) -> None:
+        self._frequency = frequency
+        self._level = level
+        self._beep_samples = int(BEEP_SECONDS * SAMPLE_RATE)
+
+    def open(self) -> None:
+        pass
+
+    def read(self, start: int, count: int) -> np.ndarray:
+        n = np.arange(start, start + count, dtype=np.int64)
+        on = (n % SAMPLE_RATE) < self._beep_samples
+        wave = np.sin(2 * np.pi * self._frequency * (n % SAMPLE_RATE) / SAMPLE_RATE)
+        mono = np.where(on, wave * self._level, 0.0).astype(np.float32)
+        return np.repeat(mono[:, None], CHANNELS, axis=1)
+
+    def close(self) -> None:
+        pass

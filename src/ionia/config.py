@@ -1,0 +1,223 @@
+"""The one configuration object, validated once, at the edge.
+
+``StreamConfig.create(...)`` turns what a user typed (API keywords, CLI flags, config.json)
+into a frozen, checked record, or raises ``ConfigError`` naming the problem and the fix.
+Nothing is opened or started before this succeeds.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ionia.errors import ConfigError
+from ionia.output.url import RtmpUrl, parse_rtmp_url
+
+log = logging.getLogger("ionia")
+
+AUDIO_MODES = ("both", "system", "mic", "none", "tone")
+VIDEO_SOURCES = ("screen", "testsrc")
+FILE_OUTPUTS = {".flv": "flv", ".mp4": "mp4", ".mkv": "matroska", ".mov": "mov"}
+
+#: capture-layer options, passed through to the screen and audio device sources
+CAPTURE_OPTIONS = frozenset(
+    {"display", "monitor", "region", "cursor", "capture", "audio_device", "system_gain", "mic_gain"}
+)
+
+FPS_RANGE = (1, 120)
+VIDEO_BITRATE_RANGE = (100_000, 100_000_000)
+AUDIO_BITRATE_RANGE = (32_000, 512_000)
+SIZE_RANGE = (16, 7680)
+
+_BITRATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmM]?)(?:bps|b|bit/s)?\s*$")
+_SIZE = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")
+
+
+def parse_bitrate(value: str | int | float, *, what: str = "bitrate") -> int:
+    """``4500k`` → 4_500_000, ``5M`` → 5_000_000, ``192000`` → 192_000."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{what} must be a number like 4500k or 5M, not {value!r}")
+    if isinstance(value, int | float):
+        return int(value)
+    match = _BITRATE.match(str(value))
+    if not match:
+        raise ConfigError(f"{what} {value!r} is not a bitrate: write it like 4500k, 5M or 192000")
+    number, unit = float(match.group(1)), match.group(2).lower()
+    return int(number * {"": 1, "k": 1_000, "m": 1_000_000}[unit])
+
+
+def parse_size(value: str | tuple[int, int] | None) -> tuple[int, int] | None:
+    """``1280x720`` → (1280, 720)."""
+    if value is None or isinstance(value, tuple):
+        return value
+    match = _SIZE.match(str(value))
+    if not match:
+        raise ConfigError(f"size {value!r} is not WIDTHxHEIGHT, for example 1280x720")
+    return int(match.group(1)), int(match.group(2))
+
+
+def even_size(width: int, height: int) -> tuple[int, int]:
+    """H.264 4:2:0 needs even dimensions: round odd ones down, with a note."""
+    even = (width - width % 2, height - height % 2)
+    if even != (width, height):
+        log.info("size %dx%d rounded to %dx%d (4:2:0 needs even dimensions)", width, height, *even)
+    return even
+
+
+def _in_range(name: str, value: int, bounds: tuple[int, int], unit: str = "") -> int:
+    low, high = bounds
+    if not low <= value <= high:
+        raise ConfigError(f"{name} {value}{unit} is out of range: use {low}{unit} to {high}{unit}")
+    return value
+
+
+@dataclass(frozen=True, kw_only=True)
+class Destination:
+    """Where the stream goes: an RTMP(S) ingest or a local file."""
+
+    url: RtmpUrl | None = None
+    path: Path | None = None
+    #: FFmpeg muxer name for file outputs ("flv", "mp4", "matroska")
+    file_format: str = ""
+
+    @property
+    def display(self) -> str:
+        """Safe to show: the key is masked."""
+        return self.url.masked if self.url is not None else str(self.path)
+
+
+def parse_destination(target: str) -> Destination:
+    if "://" in target:
+        return Destination(url=parse_rtmp_url(target))
+    suffix = Path(target).suffix.lower()
+    if suffix in FILE_OUTPUTS:
+        path = Path(target)
+        if not path.parent.exists():
+            raise ConfigError(f"cannot write {path}: folder {path.parent} does not exist")
+        return Destination(path=path, file_format=FILE_OUTPUTS[suffix])
+    return Destination(url=parse_rtmp_url(target))  # raises a clear scheme error
+
+
+@dataclass(frozen=True, kw_only=True)
+class StreamConfig:
+    """Every setting of a stream, checked. Build it with ``StreamConfig.create``."""
+
+    destination: Destination
+    video_source: str = "testsrc"
+    audio_mode: str = "tone"
+    fps: int = 30
+    #: output size; None = the source's own size (rounded to even)
+    size: tuple[int, int] | None = None
+    video_bitrate: int = 5_000_000
+    audio_bitrate: int = 192_000
+    encoder: str = "auto"
+    allow_hardware: bool = True
+    preset: str = "veryfast"
+    tune: str = "zerolatency"
+    profile: str = "high"
+    keyint_s: float = 2.0
+    buffer_ms: int = 2000
+    buffer_packets: int = 100
+    loop: bool = False
+    connect_timeout: float = 5.0
+    io_timeout: float = 5.0
+    stop_timeout: float = 3.0
+    tls_verify: bool = True
+    ca_file: str | None = None
+    #: capture options (screen/system/mic), passed to the capture layer as they are
+    capture: dict[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def create(
+        cls,
+        target: str,
+        *,
+        fps: int = 30,
+        video_bitrate: int | str = 5_000_000,
+        audio_bitrate: int | str = 192_000,
+        use_nvenc: bool = True,
+        audio_mode: str = "tone",
+        video_source: str = "testsrc",
+        size: str | tuple[int, int] | None = None,
+        encoder: str = "auto",
+        preset: str = "veryfast",
+        keyint: float = 2.0,
+        buffer_ms: int = 2000,
+        buffer_packets: int = 100,
+        loop: bool = False,
+        connect_timeout: float = 5.0,
+        stop_timeout: float = 3.0,
+        tls_verify: bool = True,
+        ca_file: str | None = None,
+        **capture: object,
+    ) -> StreamConfig:
+        destination = parse_destination(target)
+        if isinstance(fps, bool) or not isinstance(fps, int | float) or fps != int(fps):
+            raise ConfigError(f"fps must be a whole number, not {fps!r}")
+        fps = _in_range("fps", int(fps), FPS_RANGE)
+        vbr = _in_range("video bitrate", parse_bitrate(video_bitrate, what="video bitrate"),
+                        VIDEO_BITRATE_RANGE, " bit/s")
+        abr = _in_range("audio bitrate", parse_bitrate(audio_bitrate, what="audio bitrate"),
+                        AUDIO_BITRATE_RANGE, " bit/s")
+        out_size = parse_size(size)
+        if out_size is not None:
+            for dim in out_size:
+                _in_range("size", dim, SIZE_RANGE, " px")
+            out_size = even_size(*out_size)
+        _check_source("video source", video_source, VIDEO_SOURCES)
+        _check_source("audio mode", audio_mode, AUDIO_MODES)
+        if not 0.1 <= keyint <= 20:
+            raise ConfigError(f"keyframe interval {keyint} s is out of range: use 0.1 to 20 s")
+        if buffer_ms < 50 or buffer_packets < 2:
+            raise ConfigError("buffer too small: use --buffer-ms >= 50 and --buffer-packets >= 2")
+        unknown = sorted(set(capture) - CAPTURE_OPTIONS)
+        if unknown:
+            raise ConfigError(
+                f"unknown option(s) {', '.join(unknown)}: capture options are "
+                f"{', '.join(sorted(CAPTURE_OPTIONS))}"
+            )
+        if ca_file is not None and not Path(ca_file).is_file():
+            raise ConfigError(f"CA file not found: {ca_file}")
+        if encoder != "auto" and not use_nvenc and encoder not in ("x264", "libx264"):
+            raise ConfigError(f"encoder {encoder!r} conflicts with use_nvenc=False")
+        for name, value in (("connect timeout", connect_timeout), ("stop timeout", stop_timeout)):
+            if not 0 < value <= 120:
+                raise ConfigError(f"{name} {value} s is out of range: use more than 0 and at most 120 s")
+        return cls(
+            destination=destination,
+            video_source=video_source,
+            audio_mode=audio_mode,
+            fps=fps,
+            size=out_size,
+            video_bitrate=vbr,
+            audio_bitrate=abr,
+            encoder=encoder,
+            allow_hardware=use_nvenc,
+            preset=preset,
+            keyint_s=float(keyint),
+            buffer_ms=int(buffer_ms),
+            buffer_packets=int(buffer_packets),
+            loop=loop,
+            connect_timeout=float(connect_timeout),
+            stop_timeout=float(stop_timeout),
+            tls_verify=tls_verify,
+            ca_file=ca_file,
+            capture=dict(capture),
+        )
+
+    @property
+    def has_audio(self) -> bool:
+        return self.audio_mode != "none"
+
+
+def _check_source(what: str, value: str, names: tuple[str, ...]) -> None:
+    if value in names:
+        return
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{what} must be one of {', '.join(names)} or a media file path")
+    if not Path(value).is_file():
+        raise ConfigError(
+            f"{what} {value!r} is neither one of {', '.join(names)} nor an existing media file"
+        )

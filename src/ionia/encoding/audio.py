@@ -1,0 +1,142 @@
+"""The AudioEngine (the stream's clock master) and its AAC encoder.
+
+The engine produces exactly ``elapsed × 48000`` samples: it pulls from its source whatever
+the master clock says is due, whether or not the device kept up (a late device is silence,
+not a shifted timeline). Audio timestamps are therefore sample counts, and video, stamped
+from the same clock, stays in sync by construction.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from fractions import Fraction
+
+import av
+import numpy as np
+
+from ionia.capture.base import CHANNELS, SAMPLE_RATE, AudioSource
+from ionia.clock import MasterClock
+from ionia.errors import CaptureError, EncoderError
+from ionia.packet import EncodedPacket, MediaKind
+
+log = logging.getLogger("ionia.encoding")
+
+#: AAC-LC codes 1024 samples per frame.
+AAC_FRAME = 1024
+#: How often the engine wakes: small against a 21 ms AAC frame, cheap at 100 Hz.
+TICK_S = 0.010
+
+
+class AacEncoder:
+    """48 kHz stereo AAC-LC with a global header (AudioSpecificConfig in ``extradata``)."""
+
+    def __init__(self, bitrate: int) -> None:
+        self._bitrate = bitrate
+        self._ctx: av.AudioCodecContext | None = None
+
+    def open(self) -> None:
+        try:
+            ctx = av.CodecContext.create("aac", "w")
+            ctx.sample_rate = SAMPLE_RATE
+            ctx.layout = "stereo"
+            ctx.format = "fltp"
+            ctx.bit_rate = self._bitrate
+            ctx.time_base = Fraction(1, SAMPLE_RATE)
+            ctx.options = {"flags": "+global_header"}
+            ctx.open()
+        except (av.FFmpegError, ValueError) as exc:
+            raise EncoderError(f"the AAC encoder could not be opened: {exc}") from None
+        self._ctx = ctx
+
+    @property
+    def extradata(self) -> bytes:
+        assert self._ctx is not None, "open() first"
+        return bytes(self._ctx.extradata or b"")
+
+    def encode(self, samples: np.ndarray, start: int, capture_time: float) -> list[EncodedPacket]:
+        """Encode float32 ``(1024, 2)`` samples that start at engine sample ``start``."""
+        ctx = self._ctx
+        assert ctx is not None, "open() first"
+        planar = np.ascontiguousarray(samples.T, dtype=np.float32)
+        frame = av.AudioFrame.from_ndarray(planar, format="fltp", layout="stereo")
+        frame.sample_rate = SAMPLE_RATE
+        frame.pts = start
+        frame.time_base = ctx.time_base
+        try:
+            packets = ctx.encode(frame)
+        except av.FFmpegError as exc:
+            raise EncoderError(f"AAC encoding failed: {exc}") from None
+        # The encoder's first packet (pts -1024) holds only its priming delay. FLV has no
+        # edit list to skip it, so a player would play it and shift all audio 21 ms late.
+        return [self._wrap(p, capture_time) for p in packets if (p.pts or 0) >= 0]
+
+    def _wrap(self, packet: av.Packet, capture_time: float) -> EncodedPacket:
+        ms = round((packet.pts or 0) * 1000 / SAMPLE_RATE)
+        return EncodedPacket(
+            kind=MediaKind.AUDIO,
+            data=bytes(packet),
+            pts_ms=ms,
+            dts_ms=ms,
+            keyframe=True,
+            capture_time=capture_time,
+        )
+
+    def close(self) -> None:
+        self._ctx = None
+
+
+class AudioEngine:
+    """Thread ``ionia-audio``: pulls due samples from the source, encodes, hands packets on."""
+
+    def __init__(
+        self,
+        source: AudioSource,
+        encoder: AacEncoder,
+        clock: MasterClock,
+        deliver: Callable[[EncodedPacket], None],
+        on_error: Callable[[BaseException], None],
+    ) -> None:
+        self._source = source
+        self._encoder = encoder
+        self._clock = clock
+        self._deliver = deliver
+        self._on_error = on_error
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.samples_produced = 0
+        self.ended = False
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="ionia-audio", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                due = int(self._clock.now() * SAMPLE_RATE)
+                while self.samples_produced + AAC_FRAME <= due and not self._stop.is_set():
+                    self._produce_one()
+                next_frame_t = (self.samples_produced + AAC_FRAME) / SAMPLE_RATE
+                self._stop.wait(max(0.001, min(TICK_S, next_frame_t - self._clock.now())))
+        except EOFError:
+            self.ended = True
+            self._on_error(EOFError("audio source ended"))
+        except (CaptureError, EncoderError) as exc:
+            self._on_error(exc)
+
+    def _produce_one(self) -> None:
+        start = self.samples_produced
+        samples = self._source.read(start, AAC_FRAME)
+        capture_time = self._clock.monotonic_at((start + AAC_FRAME) / SAMPLE_RATE)
+        for packet in self._encoder.encode(samples, start, capture_time):
+            self._deliver(packet)
+        self.samples_produced = start + AAC_FRAME
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning("audio thread did not stop within %.1f s", timeout)

@@ -1,0 +1,200 @@
+"""H.264 encoding with streaming rate control (CBR, fixed GOP, no B-frames, low latency).
+
+The encoder is opened with a global header, so the SPS/PPS come out once as ``extradata``
+(what FLV's sequence header needs) and every packet is Annex-B, which ``output.flv``
+converts. Keyframe requests and bitrate changes come from other threads (the send buffer,
+adaptive bitrate) and are applied just before the next frame is encoded.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from fractions import Fraction
+
+import av
+from av.video.frame import PictureType
+
+from ionia.encoding.selection import SOFTWARE, resolve
+from ionia.errors import EncoderError
+from ionia.packet import EncodedPacket, MediaKind
+
+log = logging.getLogger("ionia.encoding")
+
+
+@dataclass(frozen=True, kw_only=True)
+class VideoEncoderSettings:
+    """Everything that shapes the H.264 stream."""
+
+    width: int
+    height: int
+    fps: int
+    bitrate: int
+    #: seconds between keyframes (services want 2 s)
+    keyint_s: float = 2.0
+    encoder: str = "auto"
+    allow_hardware: bool = True
+    preset: str = "veryfast"
+    tune: str = "zerolatency"
+    profile: str = "high"
+    bframes: int = 0
+    #: VBV buffer in seconds of bitrate; 1 s is what services recommend for CBR
+    bufsize_s: float = 1.0
+    threads: int = 0
+
+
+def _options(name: str, s: VideoEncoderSettings) -> dict[str, str]:
+    gop = max(1, round(s.keyint_s * s.fps))
+    common = {
+        "b": str(s.bitrate),
+        "maxrate": str(s.bitrate),
+        "bufsize": str(int(s.bitrate * s.bufsize_s)),
+        "g": str(gop),
+        "bf": str(s.bframes),
+        "flags": "+global_header",
+    }
+    if name == SOFTWARE:
+        # scenecut=0 keeps keyframes exactly on the GOP grid that services check;
+        # forced-idr makes a requested keyframe an IDR a decoder can join at.
+        return {
+            **common,
+            "preset": s.preset,
+            "tune": s.tune,
+            "profile": s.profile,
+            "forced-idr": "1",
+            "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:nal-hrd=cbr",
+        }
+    if name == "h264_nvenc":
+        return {**common, "preset": "p4", "tune": "ll", "rc": "cbr", "profile": s.profile,
+                "forced-idr": "1", "zerolatency": "1"}
+    if name == "h264_qsv":
+        return {**common, "preset": "veryfast", "profile": s.profile, "forced_idr": "1"}
+    if name == "h264_amf":
+        return {**common, "usage": "ultralowlatency", "rc": "cbr", "profile": s.profile}
+    return common
+
+
+class VideoEncoder:
+    """Opens the first encoder of the selection that works; encodes frames of a frame slot."""
+
+    def __init__(self, settings: VideoEncoderSettings) -> None:
+        self.settings = settings
+        self._ctx: av.VideoCodecContext | None = None
+        self._keyframe_requested = threading.Event()
+        self._lock = threading.Lock()
+        self._pending_bitrate: int | None = None
+        self.bitrate = settings.bitrate
+        self.fallback_reasons: dict[str, str] = {}
+        self.frames_encoded = 0
+        self.keyframes_forced = 0
+
+    @property
+    def name(self) -> str:
+        return self._ctx.name if self._ctx is not None else ""
+
+    @property
+    def extradata(self) -> bytes:
+        """SPS/PPS (Annex-B) for the FLV sequence header."""
+        assert self._ctx is not None, "open() first"
+        return bytes(self._ctx.extradata or b"")
+
+    def open(self) -> None:
+        s = self.settings
+        candidates = resolve(s.encoder, allow_hardware=s.allow_hardware)
+        for name in candidates:
+            try:
+                self._ctx = self._open_one(name)
+            except (av.FFmpegError, ValueError, EncoderError) as exc:
+                self.fallback_reasons[name] = str(exc).strip() or type(exc).__name__
+                log.info("encoder %s not usable here: %s", name, self.fallback_reasons[name])
+                continue
+            if self.fallback_reasons:
+                log.info("using %s (passed over: %s)", name, ", ".join(self.fallback_reasons))
+            return
+        tried = "; ".join(f"{n}: {r}" for n, r in self.fallback_reasons.items())
+        hint = "use --encoder x264 for software encoding" if s.encoder != "auto" else ""
+        raise EncoderError(f"no H.264 encoder could be opened ({tried}). {hint}".strip())
+
+    def _open_one(self, name: str) -> av.VideoCodecContext:
+        s = self.settings
+        if name not in av.codecs_available:
+            raise EncoderError("not in this FFmpeg build")
+        ctx = av.CodecContext.create(name, "w")
+        ctx.width, ctx.height = s.width, s.height
+        ctx.pix_fmt = "nv12" if name in ("h264_qsv", "h264_vaapi") else "yuv420p"
+        ctx.time_base = Fraction(1, s.fps)
+        ctx.framerate = Fraction(s.fps, 1)
+        ctx.bit_rate = s.bitrate
+        ctx.thread_count = s.threads
+        ctx.options = _options(name, s)
+        ctx.open()
+        if not ctx.extradata:
+            ctx.close()
+            raise EncoderError("opened without SPS/PPS extradata")
+        return ctx
+
+    def request_keyframe(self) -> None:
+        """Make the next encoded frame an IDR (thread-safe; called by the send buffer)."""
+        self._keyframe_requested.set()
+
+    def set_bitrate(self, bitrate: int) -> None:
+        """Change the target bitrate from any thread; applied before the next frame."""
+        with self._lock:
+            self._pending_bitrate = int(bitrate)
+
+    def encode(
+        self, frame: av.VideoFrame, index: int, capture_time: float = 0.0
+    ) -> list[EncodedPacket]:
+        """Encode the picture of frame slot ``index`` (pts = index / fps on the master clock)."""
+        ctx = self._ctx
+        assert ctx is not None, "open() first"
+        with self._lock:
+            bitrate, self._pending_bitrate = self._pending_bitrate, None
+        if bitrate is not None and bitrate != ctx.bit_rate:
+            # libx264 reconfigures on the next frame because VBV was on from the start.
+            ctx.bit_rate = bitrate
+            ctx.max_bit_rate = bitrate
+            self.bitrate = bitrate
+        if frame.width != ctx.width or frame.height != ctx.height or frame.format.name != ctx.pix_fmt:
+            frame = frame.reformat(ctx.width, ctx.height, ctx.pix_fmt)
+        frame.pts = index
+        frame.time_base = ctx.time_base
+        if self._keyframe_requested.is_set():
+            self._keyframe_requested.clear()
+            frame.pict_type = PictureType.I
+            self.keyframes_forced += 1
+        else:
+            frame.pict_type = PictureType.NONE
+        try:
+            packets = ctx.encode(frame)
+        except av.FFmpegError as exc:
+            raise EncoderError(f"{ctx.name} failed to encode: {exc}") from None
+        self.frames_encoded += 1
+        return [self._wrap(p, capture_time) for p in packets]
+
+    def flush(self) -> list[EncodedPacket]:
+        if self._ctx is None:
+            return []
+        try:
+            return [self._wrap(p, 0.0) for p in self._ctx.encode(None)]
+        except av.FFmpegError:
+            return []
+
+    def _wrap(self, packet: av.Packet, capture_time: float) -> EncodedPacket:
+        fps = self.settings.fps
+        pts = packet.pts if packet.pts is not None else 0
+        dts = packet.dts if packet.dts is not None else pts
+        return EncodedPacket(
+            kind=MediaKind.VIDEO,
+            data=bytes(packet),
+            pts_ms=round(pts * 1000 / fps),
+            dts_ms=round(dts * 1000 / fps),
+            keyframe=packet.is_keyframe,
+            capture_time=capture_time,
+        )
+
+    def close(self) -> None:
+        if self._ctx is not None:
+            self._ctx.close() if hasattr(self._ctx, "close") else None
+            self._ctx = None

@@ -1,0 +1,315 @@
+"""The sender thread: the only writer to a destination.
+
+It owns the sink (the RTMP session or the file), moves packets from the StreamBuffer to
+it, reads what the server says between packets, and on a lost session reconnects by
+itself while the encoders and the clock keep running. ``stop()`` drains what is queued
+up to a deadline and always returns: a session stuck in a send is aborted from outside.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ionia.buffer import StreamBuffer
+from ionia.errors import ConnectionFailed, IoniaError, PublishRejected
+from ionia.output.reconnect import ReconnectPolicy
+from ionia.output.sink import Sink, StreamHeaders
+from ionia.packet import EncodedPacket, MediaKind
+
+log = logging.getLogger("ionia.sender")
+
+#: how long get() waits before the sender reads the socket anyway (pings, errors)
+IDLE_POLL_S = 0.05
+BITRATE_WINDOW_S = 2.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class SenderStats:
+    destination: str
+    connected: bool
+    bytes_sent: int
+    bytes_acked: int
+    video_sent: int
+    audio_sent: int
+    bitrate_kbps: float
+    reconnects: int
+    disconnected_s: float
+    last_error: str
+    #: seconds from the first connect attempt to the first media byte written
+    first_byte_s: float | None
+    #: capture → handed to the socket, video packets, milliseconds (p50, p99)
+    latency_p50_ms: float | None
+    latency_p99_ms: float | None
+
+
+class Sender:
+    """Thread ``ionia-sender``. Created per destination by the streamer, which owns it."""
+
+    def __init__(
+        self,
+        *,
+        destination: str,
+        buffer: StreamBuffer,
+        make_sink: Callable[[], Sink],
+        headers: StreamHeaders,
+        policy: ReconnectPolicy,
+        on_fatal: Callable[[IoniaError], None],
+    ) -> None:
+        self._destination = destination
+        self._buffer = buffer
+        self._make_sink = make_sink
+        self._headers = headers
+        self._policy = policy
+        self._on_fatal = on_fatal
+        self._sink: Sink | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._reconnect_now = threading.Event()
+        self._deadline = float("inf")
+        self._lock = threading.Lock()  # guards the counters read by stats()
+        self._bytes_closed = 0  # bytes of sessions already over
+        self._acked_closed = 0
+        self._video_sent = self._audio_sent = 0
+        self._reconnects = 0
+        self._last_error = ""
+        self._down_since: float | None = None
+        self._down_total = 0.0
+        self._last_dts = 0
+        self._t_connect: float | None = None
+        self._first_byte_s: float | None = None
+        self._latencies: deque[float] = deque(maxlen=4096)
+        self._rate_samples: deque[tuple[float, int]] = deque()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def connect_first(self) -> None:
+        """Open the first session in the caller's thread so a bad URL or key fails ``start()``."""
+        self._t_connect = time.monotonic()
+        sink = self._make_sink()
+        try:
+            sink.open(self._headers, 0)
+        except BaseException:
+            sink.abort()
+            raise
+        self._sink = sink
+        self._buffer.set_connected(True)
+
+    def start(self) -> None:
+        if self._sink is None and not self._policy.wait_for_ingest:
+            raise RuntimeError("connect_first() must succeed before start()")
+        if self._sink is None:
+            self._mark_down("waiting for the ingest")
+        self._thread = threading.Thread(target=self._run, name="ionia-sender", daemon=True)
+        self._thread.start()
+
+    def reconnect_now(self) -> None:
+        """Skip the backoff wait (and drop a live session to start a new one)."""
+        self._reconnect_now.set()
+
+    def stop(self, timeout: float) -> None:
+        """Send what is queued until ``timeout``, close politely, join; never hangs."""
+        self._deadline = time.monotonic() + timeout
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+            if thread.is_alive():
+                log.warning("%s: send stalled at stop; aborting the session", self._destination)
+                sink = self._sink
+                if sink is not None:
+                    sink.abort()
+                thread.join(1.0)
+        elif thread is None and self._sink is not None:
+            self._close_sink(min(1.0, timeout))
+
+    @property
+    def connected(self) -> bool:
+        return self._sink is not None and self._down_since is None
+
+    # -- the thread ------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            if self._sink is None and not self._reconnect():
+                break
+            try:
+                self._pump()
+                break  # stop requested and drained
+            except (ConnectionFailed, PublishRejected, OSError) as exc:
+                self._session_lost(exc)
+                if self._stop.is_set() or not self._policy.enabled:
+                    break
+        self._close_sink(max(0.05, min(1.0, self._deadline - time.monotonic())))
+
+    def _pump(self) -> None:
+        sink = self._sink
+        assert sink is not None
+        while True:
+            if self._reconnect_now.is_set():
+                self._reconnect_now.clear()
+                raise ConnectionFailed("reconnect requested")
+            stopping = self._stop.is_set()
+            if stopping and time.monotonic() >= self._deadline:
+                return
+            packet = self._buffer.get(timeout=0 if stopping else IDLE_POLL_S)
+            if packet is None:
+                if stopping:
+                    return  # drained
+                sink.poll()
+                continue
+            sink.write(packet)
+            self._sent(packet, sink)
+
+    def _sent(self, packet: EncodedPacket, sink: Sink) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if packet.kind is MediaKind.VIDEO:
+                self._video_sent += 1
+                if packet.capture_time:
+                    self._latencies.append(now - packet.capture_time)
+            else:
+                self._audio_sent += 1
+            if self._first_byte_s is None and self._t_connect is not None:
+                self._first_byte_s = now - self._t_connect
+            self._last_dts = max(self._last_dts, packet.dts_ms)
+            samples = self._rate_samples
+            if not samples or now - samples[-1][0] >= 0.1:
+                samples.append((now, self._bytes_closed + sink.bytes_sent))
+                while samples and now - samples[0][0] > BITRATE_WINDOW_S:
+                    samples.popleft()
+        if self._video_sent % 16 == 0:
+            sink.poll()
+
+    def _session_lost(self, exc: BaseException) -> None:
+        message = str(exc) or type(exc).__name__
+        log.warning("%s: connection lost: %s", self._destination, message)
+        self._mark_down(message)
+        self._buffer.set_connected(False)
+        self._close_sink(0.0, abort=True)
+        if not self._policy.enabled and not self._stop.is_set():
+            self._fatal(ConnectionFailed(f"connection to {self._destination} lost: {message}"))
+
+    def _reconnect(self) -> bool:
+        attempt = rejected = 0
+        while not self._stop.is_set():
+            if self._policy.gives_up(attempt):
+                self._fatal(ConnectionFailed(
+                    f"gave up on {self._destination} after {attempt} reconnect attempts: "
+                    f"{self._last_error}"))
+                return False
+            delay = self._policy.backoff(attempt)
+            log.info("%s: reconnecting in %.1f s (attempt %d)", self._destination, delay, attempt + 1)
+            if self._wait(delay):
+                return False
+            sink = self._make_sink()
+            try:
+                sink.open(self._headers, self._last_dts)
+            except PublishRejected as exc:
+                sink.abort()
+                rejected += 1
+                self._last_error = str(exc)
+                if rejected > self._policy.rejected_retries:
+                    self._fatal(exc)
+                    return False
+            except (ConnectionFailed, OSError) as exc:
+                sink.abort()
+                self._last_error = str(exc) or type(exc).__name__
+            else:
+                self._session_up(sink)
+                return True
+            attempt += 1
+        return False
+
+    def _wait(self, delay: float) -> bool:
+        """Wait out a backoff; True when stopping. ``reconnect_now()`` cuts it short."""
+        end = time.monotonic() + delay
+        while not self._stop.is_set():
+            if self._reconnect_now.wait(min(IDLE_POLL_S * 4, max(0.0, end - time.monotonic()))):
+                self._reconnect_now.clear()
+                return False
+            if time.monotonic() >= end:
+                return False
+        return True
+
+    def _session_up(self, sink: Sink) -> None:
+        with self._lock:
+            self._sink = sink
+            if self._down_since is not None:
+                self._down_total += time.monotonic() - self._down_since
+                self._down_since = None
+            self._reconnects += 1
+        self._buffer.set_connected(True)
+        log.info("%s: reconnected (%d so far)", self._destination, self._reconnects)
+
+    def _mark_down(self, message: str) -> None:
+        with self._lock:
+            self._last_error = message
+            if self._down_since is None:
+                self._down_since = time.monotonic()
+
+    def _close_sink(self, timeout: float, *, abort: bool = False) -> None:
+        sink = self._sink
+        if sink is None:
+            return
+        try:
+            if abort:
+                sink.abort()
+            else:
+                sink.close(timeout)
+        except (IoniaError, OSError) as exc:
+            log.debug("%s: close: %s", self._destination, exc)
+            sink.abort()
+        with self._lock:
+            self._bytes_closed += sink.bytes_sent
+            self._acked_closed += sink.bytes_acked
+            self._sink = None
+
+    def _fatal(self, exc: IoniaError) -> None:
+        self._mark_down(str(exc))
+        self._buffer.set_connected(False)
+        self._on_fatal(exc)
+
+    # -- statistics ------------------------------------------------------------------------
+
+    def stats(self) -> SenderStats:
+        with self._lock:
+            sink = self._sink
+            live_sent = sink.bytes_sent if sink is not None else 0
+            live_acked = sink.bytes_acked if sink is not None else 0
+            down = self._down_total
+            if self._down_since is not None:
+                down += time.monotonic() - self._down_since
+            samples = list(self._rate_samples)
+            latencies = sorted(self._latencies)
+            bitrate = 0.0
+            fresh = bool(samples) and time.monotonic() - samples[-1][0] < BITRATE_WINDOW_S
+            if fresh and len(samples) >= 2 and samples[-1][0] > samples[0][0]:
+                (t0, b0), (t1, b1) = samples[0], samples[-1]
+                bitrate = (b1 - b0) * 8 / (t1 - t0) / 1000
+            return SenderStats(
+                destination=self._destination,
+                connected=sink is not None and self._down_since is None,
+                bytes_sent=self._bytes_closed + live_sent,
+                bytes_acked=self._acked_closed + live_acked,
+                video_sent=self._video_sent,
+                audio_sent=self._audio_sent,
+                bitrate_kbps=round(bitrate, 1),
+                reconnects=self._reconnects,
+                disconnected_s=round(down, 3),
+                last_error=self._last_error,
+                first_byte_s=self._first_byte_s,
+                latency_p50_ms=_percentile(latencies, 0.50),
+                latency_p99_ms=_percentile(latencies, 0.99),
+            )
+
+
+def _percentile(sorted_values: list[float], q: float) -> float | None:
+    if not sorted_values:
+        return None
+    index = min(len(sorted_values) - 1, int(q * len(sorted_values)))
+    return round(sorted_values[index] * 1000, 2)

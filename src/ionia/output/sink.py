@@ -1,0 +1,59 @@
+"""Where the sender thread puts packets: an RTMP(S) session or a local file.
+
+A sink is opened for one session (one connection, one file) and is never reused: a
+reconnect builds a new one, so no state of a dead session can leak into the next.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from ionia.packet import EncodedPacket
+
+
+@dataclass(frozen=True, kw_only=True)
+class StreamHeaders:
+    """What a new session needs before the first packet: codec configs and metadata."""
+
+    width: int
+    height: int
+    fps: int
+    video_bitrate: int
+    #: H.264 SPS/PPS as the encoder gave them (Annex-B or AVCC)
+    video_config: bytes
+    audio_bitrate: int | None = None
+    #: AAC AudioSpecificConfig; None for a stream without audio
+    audio_config: bytes | None = None
+    encoder: str = ""
+
+
+class Sink(ABC):
+    """One session of one destination. Only the sender thread calls these, except ``abort``."""
+
+    @abstractmethod
+    def open(self, headers: StreamHeaders, start_ms: int) -> None:
+        """Connect/create and write the headers; ``start_ms`` stamps them on the master clock."""
+
+    @abstractmethod
+    def write(self, packet: EncodedPacket) -> None:
+        """Send one packet; raises ``ConnectionFailed`` when the session is lost."""
+
+    def poll(self) -> None:  # noqa: B027 - files have nothing to read back
+        """Handle what the peer sent (acknowledgements, pings, errors) without blocking."""
+
+    @abstractmethod
+    def close(self, timeout: float) -> None:
+        """End the session politely within ``timeout``; idempotent."""
+
+    @abstractmethod
+    def abort(self) -> None:
+        """From another thread: make a blocked ``write`` return at once; idempotent."""
+
+    @property
+    @abstractmethod
+    def bytes_sent(self) -> int: ...
+
+    @property
+    def bytes_acked(self) -> int:
+        return self.bytes_sent
