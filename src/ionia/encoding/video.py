@@ -106,7 +106,9 @@ class VideoEncoder:
             try:
                 self._ctx = self._open_one(name)
             except (av.FFmpegError, ValueError, EncoderError) as exc:
-                self.fallback_reasons[name] = str(exc).strip() or type(exc).__name__
+                # FFmpeg errors repeat the whole option dict; the strerror is what tells why.
+                reason = getattr(exc, "strerror", None) or str(exc).strip()
+                self.fallback_reasons[name] = reason or type(exc).__name__
                 log.info("encoder %s not usable here: %s", name, self.fallback_reasons[name])
                 continue
             if self.fallback_reasons:
@@ -196,5 +198,4 @@ class VideoEncoder:
 
     def close(self) -> None:
         if self._ctx is not None:
-            self._ctx.close() if hasattr(self._ctx, "close") else None
-            self._ctx = None
+            self._ctx = None  # PyAV frees the codec context with the object

@@ -61,19 +61,19 @@ def parse_rtmp_url(url: str) -> RtmpUrl:
         shown = f"'{scheme}://'" if scheme else "no scheme"
         raise ConfigError(
             f"unsupported URL scheme ({shown}): use rtmp:// or rtmps://, "
-            "for example rtmp://a.rtmp.youtube.com/live2/KEY"
+            "for example rtmp://a.rtmp.youtube.com/live2/<stream key>"
         )
     parts = urlsplit(url)
     host = parts.hostname or ""
     if not host:
-        raise ConfigError(f"the stream URL has no host: expected {scheme}://host/app/KEY")
+        raise ConfigError(f"the stream URL has no host: expected {scheme}://host/app/<stream key>")
     try:
         port = parts.port or DEFAULT_PORTS[scheme]
     except ValueError:
-        raise ConfigError(f"the stream URL has a bad port: expected {scheme}://host:PORT/app/KEY") from None
+        raise ConfigError(f"the stream URL has a bad port: expected {scheme}://host:PORT/app/<stream key>") from None
     segments = [s for s in parts.path.split("/") if s]
     if not segments:
-        raise ConfigError(f"the stream URL has no application: expected {scheme}://{host}/app/KEY")
+        raise ConfigError(f"the stream URL has no application: expected {scheme}://{host}/app/<stream key>")
     if len(segments) < 2:
         raise ConfigError(
             f"the stream URL {scheme}://{host}/{segments[0]} has no stream key: "
@@ -83,7 +83,8 @@ def parse_rtmp_url(url: str) -> RtmpUrl:
     return RtmpUrl(scheme=scheme, host=host, port=port, app="/".join(segments[:-1]), key=key)
 
 
-_URL_IN_TEXT = re.compile(r"(rtmps?://[^\s/]+/(?:[^\s/]+/)*)([^\s/'\"]+)", re.IGNORECASE)
+# the last path element of an rtmp URL in free text; "<key>"-style placeholders are not secrets
+_URL_IN_TEXT = re.compile(r"(rtmps?://[^\s/]+/(?:[^\s/]+/)*)([^\s/'\"<]+)(?=$|[\s'\",;)])", re.IGNORECASE)
 
 
 def redact(text: str, *secrets: str) -> str:

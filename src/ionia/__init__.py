@@ -1,0 +1,30 @@
+"""Ionia: a live-streaming engine. Desktop capture → H.264 + AAC → our own RTMP(S) publisher.
+
+    from ionia import VideoAudioStreamer
+    with VideoAudioStreamer() as s: ...   # after s.initialize(url, ...)
+"""
+
+from ionia.errors import (
+    CaptureError,
+    ConfigError,
+    ConnectionFailed,
+    EncoderError,
+    IoniaError,
+    PublishRejected,
+)
+from ionia.output.reconnect import ReconnectPolicy
+from ionia.streamer import VideoAudioStreamer
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CaptureError",
+    "ConfigError",
+    "ConnectionFailed",
+    "EncoderError",
+    "IoniaError",
+    "PublishRejected",
+    "ReconnectPolicy",
+    "VideoAudioStreamer",
+    "__version__",
+]

@@ -1,0 +1,66 @@
+"""The ``ionia`` command: stream, receive, demo, encoders, devices."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from ionia import __version__
+from ionia.cli import exitcodes, stream, tools
+from ionia.errors import IoniaError
+from ionia.output.url import redact
+
+log = logging.getLogger("ionia.cli")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ionia",
+        description="Stream the desktop and its audio live to YouTube, Twitch or any RTMP(S) ingest.",
+        epilog="exit codes: 0 ok, 2 bad usage/config, 3 connection failed, 4 publish rejected, "
+               "5 encoder/capture failure, 130 interrupted",
+    )
+    parser.add_argument("--version", action="version", version=f"ionia {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = sub.add_parser("stream", help="stream live to an RTMP(S) URL (or a file)")
+    stream.add_arguments(p)
+    p.set_defaults(run=stream.run)
+    p = sub.add_parser("receive", help="a local RTMP ingest that records what it gets")
+    tools.add_receive_arguments(p)
+    p.set_defaults(run=tools.run_receive)
+    p = sub.add_parser("demo", help="stream a test pattern to a local receiver and check it")
+    tools.add_demo_arguments(p)
+    p.set_defaults(run=tools.run_demo)
+    p = sub.add_parser("encoders", help="which H.264 encoders this machine has and which open")
+    p.set_defaults(run=tools.run_encoders)
+    p = sub.add_parser("devices", help="screens, monitors and audio devices to capture from")
+    p.set_defaults(run=_run_devices)
+    return parser
+
+
+def _run_devices(args: argparse.Namespace) -> int:
+    from ionia.cli import devices
+
+    return devices.run(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING if args.quiet else (logging.DEBUG if args.verbose else logging.INFO)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.run(args))
+    except IoniaError as exc:
+        print(f"ionia: error: {redact(str(exc))}", file=sys.stderr)
+        return exitcodes.for_error(exc)
+    except KeyboardInterrupt:
+        return exitcodes.INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
