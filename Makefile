@@ -1,0 +1,46 @@
+# The two commands of the README: `make demo` and `make test`. Everything else is a step of those.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-fast reliability bench lint format system-deps system-deps-demo clean
+
+demo: system-deps-demo $(STAMP)
+	$(VENV)/bin/ionia demo
+
+test: system-deps $(STAMP) lint
+	$(PY) -m pytest -q --durations=15
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -x
+
+reliability: system-deps $(STAMP)
+	$(PY) -m pytest -q -m reliability --durations=0
+	$(PY) benchmarks/reliability_report.py
+
+bench: system-deps $(STAMP)
+	$(PY) benchmarks/pipeline.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format src tests benchmarks
+	$(VENV)/bin/ruff check --fix src tests benchmarks
+
+system-deps:
+	scripts/install-system-deps.sh test
+
+system-deps-demo:
+	scripts/install-system-deps.sh demo
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,capture]'
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache build src/*.egg-info

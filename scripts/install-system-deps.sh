@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Debian packages the engine and its tests use. Installs only what is missing.
+#   scripts/install-system-deps.sh demo   -> what `make demo` needs (a Python venv)
+#   scripts/install-system-deps.sh test   -> plus the real peers the tests run against
+set -euo pipefail
+
+profile="${1:-test}"
+# package:command-or-file that shows it is there
+demo_pkgs=(python3-venv:venv)
+test_pkgs=(
+  nginx:/usr/sbin/nginx
+  libnginx-mod-rtmp:/usr/lib/nginx/modules/ngx_rtmp_module.so
+  libnginx-mod-stream:/usr/lib/nginx/modules/ngx_stream_module.so
+  ffmpeg:ffprobe
+  xvfb:Xvfb
+  x11-utils:xdpyinfo
+  x11-xserver-utils:xsetroot
+  xdotool:xdotool
+  pulseaudio:pulseaudio
+  pulseaudio-utils:pactl
+  openssl:openssl
+)
+
+missing=()
+check() {
+  local pkg="${1%%:*}" probe="${1#*:}"
+  if [[ "$probe" == venv ]]; then
+    python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=("$pkg")
+  elif [[ "$probe" == /* ]]; then
+    [[ -e "$probe" ]] || missing+=("$pkg")
+  else
+    command -v "$probe" >/dev/null 2>&1 || missing+=("$pkg")
+  fi
+}
+for p in "${demo_pkgs[@]}"; do check "$p"; done
+if [[ "$profile" == test ]]; then
+  for p in "${test_pkgs[@]}"; do check "$p"; done
+fi
+
+if (( ${#missing[@]} == 0 )); then
+  exit 0
+fi
+echo "installing Debian packages: ${missing[*]}"
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null || { echo "need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+  SUDO=sudo
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# nginx must not start as a system service: the tests run their own instances
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now nginx >/dev/null 2>&1 || true; fi
+$SUDO service nginx stop >/dev/null 2>&1 || true
