@@ -21,6 +21,7 @@ class TestPatternSource(VideoSource):
     """``testsrc2`` through PyAV's filter graph; frame slot ``k * fps`` is a white flash."""
 
     name = "testsrc"
+    __test__ = False  # not a pytest test class, despite the name
 
     def __init__(self, width: int, height: int, fps: int, *, flash: bool = True) -> None:
         self._width, self._height, self._fps = width, height, fps

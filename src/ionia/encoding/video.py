@@ -56,14 +56,15 @@ def _options(name: str, s: VideoEncoderSettings) -> dict[str, str]:
     }
     if name == SOFTWARE:
         # scenecut=0 keeps keyframes exactly on the GOP grid that services check;
-        # forced-idr makes a requested keyframe an IDR a decoder can join at.
+        # forced-idr makes a requested keyframe an IDR a decoder can join at. No
+        # nal-hrd=cbr: with it x264 ignores bitrate changes, which adaptation needs.
         return {
             **common,
             "preset": s.preset,
             "tune": s.tune,
             "profile": s.profile,
             "forced-idr": "1",
-            "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:nal-hrd=cbr",
+            "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0",
         }
     if name == "h264_nvenc":
         return {**common, "preset": "p4", "tune": "ll", "rc": "cbr", "profile": s.profile,
@@ -155,8 +156,9 @@ class VideoEncoder:
             bitrate, self._pending_bitrate = self._pending_bitrate, None
         if bitrate is not None and bitrate != ctx.bit_rate:
             # libx264 reconfigures on the next frame because VBV was on from the start.
+            # PyAV cannot change maxrate once open: the VBV ceiling stays at the initial
+            # bitrate, so a lowered bitrate is an average, not a hard cap.
             ctx.bit_rate = bitrate
-            ctx.max_bit_rate = bitrate
             self.bitrate = bitrate
         if frame.width != ctx.width or frame.height != ctx.height or frame.format.name != ctx.pix_fmt:
             frame = frame.reformat(ctx.width, ctx.height, ctx.pix_fmt)

@@ -104,6 +104,7 @@ class Sender:
             raise RuntimeError("connect_first() must succeed before start()")
         if self._sink is None:
             self._mark_down("waiting for the ingest")
+            self._buffer.set_connected(False)
         self._thread = threading.Thread(target=self._run, name="ionia-sender", daemon=True)
         self._thread.start()
 
