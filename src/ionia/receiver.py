@@ -14,7 +14,7 @@ from pathlib import Path
 import av
 
 from ionia.errors import ConfigError, ConnectionFailed
-from ionia.output.url import parse_rtmp_url
+from ionia.output.url import parse_rtmp_url, redact
 
 log = logging.getLogger("ionia.receiver")
 
@@ -50,7 +50,7 @@ def receive(
             f"no publisher connected to {parsed.masked} within {listen_timeout:.0f} s"
         ) from None
     except av.FFmpegError as exc:
-        raise ConnectionFailed(f"cannot listen on {parsed.masked}: {exc}") from None
+        raise ConnectionFailed(redact(f"cannot listen on {parsed.masked}: {exc}", parsed.key)) from None
     counts = {"video": 0, "audio": 0}
     size = 0
     with source, av.open(str(output), "w") as sink:
@@ -58,9 +58,19 @@ def receive(
         for stream in source.streams:
             if stream.type in ("video", "audio"):
                 mapping[stream.index] = sink.add_stream_from_template(stream)
-        for packet in source.demux(*[source.streams[i] for i in mapping]):
-            if stop is not None and stop.is_set():
+        packets = source.demux(*[source.streams[i] for i in mapping])
+        while stop is None or not stop.is_set():
+            try:
+                packet = next(packets)
+            except StopIteration:
                 break
+            except av.FFmpegError as exc:
+                # FFmpeg's listen mode reports a publisher's goodbye (deleteStream, then
+                # close) as an I/O error: after media has arrived, that is the end.
+                if counts["video"] or counts["audio"]:
+                    log.info("publisher disconnected")
+                    break
+                raise ConnectionFailed(redact(f"receiving failed: {exc}", parsed.key)) from None
             if packet.dts is None:
                 continue  # the demuxer's end-of-stream marker
             counts[packet.stream.type] += 1

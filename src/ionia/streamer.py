@@ -24,6 +24,7 @@ from ionia.encoding.video_pump import VideoPump
 from ionia.errors import ConfigError, IoniaError
 from ionia.output.file_sink import FileSink
 from ionia.output.reconnect import ReconnectPolicy
+from ionia.output.rtmp_sink import RtmpSink
 
 from ionia.output.sender import Sender
 from ionia.output.sink import Sink, StreamHeaders
@@ -202,9 +203,7 @@ class VideoAudioStreamer:
         config = self.config
         dest = config.destination
         if dest.url is not None:
-            from ionia.output import rtmp_sink
-
-            return rtmp_sink.RtmpSink(
+            return RtmpSink(
                 dest.url,
                 connect_timeout=config.connect_timeout,
                 io_timeout=config.io_timeout,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 from collections.abc import Sequence
 
 from ionia import __version__
@@ -60,6 +61,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exitcodes.for_error(exc)
     except KeyboardInterrupt:
         return exitcodes.INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - last line of defence: no key in a traceback
+        print(f"ionia: internal error: {redact(f'{type(exc).__name__}: {exc}')}", file=sys.stderr)
+        if args.verbose:
+            print(redact(traceback.format_exc()), file=sys.stderr)
+        return exitcodes.FAILURE
 
 
 if __name__ == "__main__":
