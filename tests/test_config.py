@@ -8,8 +8,14 @@ URL = "rtmp://live.example.com/app/SECRETKEY"
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("4500k", 4_500_000), ("5M", 5_000_000), ("192000", 192_000), ("2.5m", 2_500_000),
-     ("128kbps", 128_000), (3_000_000, 3_000_000)],
+    [
+        ("4500k", 4_500_000),
+        ("5M", 5_000_000),
+        ("192000", 192_000),
+        ("2.5m", 2_500_000),
+        ("128kbps", 128_000),
+        (3_000_000, 3_000_000),
+    ],
 )
 def test_parse_bitrate(text, expected):
     assert parse_bitrate(text) == expected

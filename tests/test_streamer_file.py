@@ -14,8 +14,9 @@ DURATION = 3.0
 def test_testsrc_and_tone_into_a_file(tmp_path, suffix):
     out = tmp_path / f"out{suffix}"
     streamer = VideoAudioStreamer()
-    streamer.initialize(str(out), video_bitrate="1M", audio_mode="tone", video_source="testsrc",
-                        size="320x240")
+    streamer.initialize(
+        str(out), video_bitrate="1M", audio_mode="tone", video_source="testsrc", size="320x240"
+    )
     threads_before = set(threading.enumerate())
     with streamer:
         assert not streamer.wait(DURATION)  # neither failed nor ended
@@ -70,7 +71,7 @@ def test_screen_and_devices_fail_clearly_or_work(tmp_path, monkeypatch):
     monkeypatch.delenv("DISPLAY", raising=False)
     streamer = VideoAudioStreamer()
     streamer.initialize(str(tmp_path / "x.flv"), video_source="screen", audio_mode="tone")
-    with pytest.raises(Exception, match="(?i)display|screen|capture") as info:
+    with pytest.raises(Exception, match=r"(?i)display|screen|capture") as info:
         streamer.start()
     assert info.value.__class__.__name__ in ("CaptureError", "ConfigError")
     assert not streamer.is_running()

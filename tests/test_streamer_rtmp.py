@@ -25,8 +25,15 @@ FRAME_MS = 1000 / FPS
 
 def stream_for(url: str, seconds: float, **options) -> dict:
     streamer = VideoAudioStreamer()
-    streamer.initialize(url, fps=FPS, video_bitrate="1500k", audio_mode="tone",
-                        video_source="testsrc", size="640x360", **options)
+    streamer.initialize(
+        url,
+        fps=FPS,
+        video_bitrate="1500k",
+        audio_mode="tone",
+        video_source="testsrc",
+        size="640x360",
+        **options,
+    )
     with streamer:
         assert not streamer.wait(seconds), streamer.error
     return streamer.get_statistics()
@@ -64,9 +71,20 @@ def test_ionia_receive_gets_a_clean_stream(tmp_path):
     url = f"rtmp://127.0.0.1:{free_port()}/live/{KEY}"
     output = tmp_path / "received.flv"
     receiver = subprocess.Popen(
-        [sys.executable, "-m", "ionia", "receive", url, "--output", str(output),
-         "--listen-timeout", "20"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "ionia",
+            "receive",
+            url,
+            "--output",
+            str(output),
+            "--listen-timeout",
+            "20",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 10
@@ -90,8 +108,9 @@ def test_ionia_receive_gets_a_clean_stream(tmp_path):
 def test_wrong_key_is_rejected_fast_and_never_printed(nginx_rtmp):
     server = nginx_rtmp(on_publish_key=KEY)
     streamer = VideoAudioStreamer()
-    streamer.initialize(server.url("wrong-key-777"), video_source="testsrc", audio_mode="tone",
-                        size="320x240")
+    streamer.initialize(
+        server.url("wrong-key-777"), video_source="testsrc", audio_mode="tone", size="320x240"
+    )
     start = time.monotonic()
     with pytest.raises(PublishRejected) as info:
         streamer.start()
@@ -99,9 +118,22 @@ def test_wrong_key_is_rejected_fast_and_never_printed(nginx_rtmp):
     assert "wrong-key-777" not in str(info.value)
     assert not streamer.is_running()
     result = subprocess.run(
-        [sys.executable, "-m", "ionia", "stream", server.url("wrong-key-777"), "--video",
-         "testsrc", "--audio", "tone", "--size", "320x240"],
-        capture_output=True, text=True, timeout=30,
+        [
+            sys.executable,
+            "-m",
+            "ionia",
+            "stream",
+            server.url("wrong-key-777"),
+            "--video",
+            "testsrc",
+            "--audio",
+            "tone",
+            "--size",
+            "320x240",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert result.returncode == 4, result.stderr
     assert "rejected" in result.stderr.lower()
@@ -112,9 +144,22 @@ def test_refused_connection_exits_3_fast():
     url = f"rtmp://127.0.0.1:{free_port()}/live/{KEY}"
     start = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-m", "ionia", "stream", url, "--video", "testsrc", "--audio", "tone",
-         "--size", "320x240"],
-        capture_output=True, text=True, timeout=30,
+        [
+            sys.executable,
+            "-m",
+            "ionia",
+            "stream",
+            url,
+            "--video",
+            "testsrc",
+            "--audio",
+            "tone",
+            "--size",
+            "320x240",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert time.monotonic() - start < 5 + 2  # + interpreter start-up
     assert result.returncode == 3, result.stderr
@@ -125,8 +170,13 @@ def test_refused_connection_exits_3_fast():
 def test_silent_server_times_out_within_connect_timeout(bad_server):
     server = bad_server("silent")
     streamer = VideoAudioStreamer()
-    streamer.initialize(f"rtmp://127.0.0.1:{server.port}/live/{KEY}", video_source="testsrc",
-                        audio_mode="tone", size="320x240", connect_timeout=2.0)
+    streamer.initialize(
+        f"rtmp://127.0.0.1:{server.port}/live/{KEY}",
+        video_source="testsrc",
+        audio_mode="tone",
+        size="320x240",
+        connect_timeout=2.0,
+    )
     start = time.monotonic()
     with pytest.raises(ConnectionFailed) as info:
         streamer.start()
@@ -138,8 +188,16 @@ def test_api_lifecycle_like_the_original_suite(nginx_rtmp, tmp_path):
     server = nginx_rtmp(on_publish_key=None, record=False)
     before = {t.name for t in threading.enumerate()}
     streamer = VideoAudioStreamer()
-    streamer.initialize(server.url(KEY), 30, 2_000_000, True, 128_000, "tone",
-                        video_source="testsrc", size="640x360")
+    streamer.initialize(
+        server.url(KEY),
+        30,
+        2_000_000,
+        True,
+        128_000,
+        "tone",
+        video_source="testsrc",
+        size="640x360",
+    )
     streamer.start()
     assert streamer.is_running()
     deadline = time.monotonic() + 5
@@ -173,11 +231,12 @@ def test_rtmps_verifies_the_certificate(nginx_rtmp):
     url = server.url(KEY, tls=True)
     streamer = VideoAudioStreamer()
     streamer.initialize(url, video_source="testsrc", audio_mode="tone", size="320x240")
-    with pytest.raises(ConnectionFailed, match="(?i)certificate") as info:
+    with pytest.raises(ConnectionFailed, match=r"(?i)certificate") as info:
         streamer.start()
     assert KEY not in str(info.value)
-    streamer.initialize(url, video_source="testsrc", audio_mode="tone", size="320x240",
-                        ca_file=server.ca_file)
+    streamer.initialize(
+        url, video_source="testsrc", audio_mode="tone", size="320x240", ca_file=server.ca_file
+    )
     with streamer:
         assert not streamer.wait(1.5)
         assert streamer.is_connected()

@@ -1,7 +1,7 @@
 """Ionia: a live-streaming engine. Desktop capture → H.264 + AAC → our own RTMP(S) publisher.
 
-    from ionia import VideoAudioStreamer
-    with VideoAudioStreamer() as s: ...   # after s.initialize(url, ...)
+from ionia import VideoAudioStreamer
+with VideoAudioStreamer() as s: ...   # after s.initialize(url, ...)
 """
 
 from ionia.errors import (

@@ -70,7 +70,8 @@ class MediaReport:
         if self.av_offset_ms is not None:
             lines.append(
                 f"  A/V offset: {self.av_offset_ms:+.1f} ms median, "
-                f"{self.av_offset_max_ms:.1f} ms worst, over {len(self.av_offsets_ms)} flash/beep pairs"
+                f"{self.av_offset_max_ms:.1f} ms worst, "
+                f"over {len(self.av_offsets_ms)} flash/beep pairs"
             )
         return "\n".join(lines)
 

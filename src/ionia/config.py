@@ -23,7 +23,18 @@ FILE_OUTPUTS = {".flv": "flv", ".mp4": "mp4", ".mkv": "matroska", ".mov": "mov"}
 
 #: capture-layer options, passed through to the screen and audio device sources
 CAPTURE_OPTIONS = frozenset(
-    {"display", "monitor", "region", "cursor", "capture", "audio_device", "system_gain", "mic_gain"}
+    {
+        "display",
+        "monitor",
+        "region",
+        "cursor",
+        "capture",
+        "audio_device",
+        "system_device",
+        "mic_device",
+        "system_gain",
+        "mic_gain",
+    }
 )
 
 FPS_RANGE = (1, 120)
@@ -157,10 +168,18 @@ class StreamConfig:
         if isinstance(fps, bool) or not isinstance(fps, int | float) or fps != int(fps):
             raise ConfigError(f"fps must be a whole number, not {fps!r}")
         fps = _in_range("fps", int(fps), FPS_RANGE)
-        vbr = _in_range("video bitrate", parse_bitrate(video_bitrate, what="video bitrate"),
-                        VIDEO_BITRATE_RANGE, " bit/s")
-        abr = _in_range("audio bitrate", parse_bitrate(audio_bitrate, what="audio bitrate"),
-                        AUDIO_BITRATE_RANGE, " bit/s")
+        vbr = _in_range(
+            "video bitrate",
+            parse_bitrate(video_bitrate, what="video bitrate"),
+            VIDEO_BITRATE_RANGE,
+            " bit/s",
+        )
+        abr = _in_range(
+            "audio bitrate",
+            parse_bitrate(audio_bitrate, what="audio bitrate"),
+            AUDIO_BITRATE_RANGE,
+            " bit/s",
+        )
         out_size = parse_size(size)
         if out_size is not None:
             for dim in out_size:
@@ -184,7 +203,9 @@ class StreamConfig:
             raise ConfigError(f"encoder {encoder!r} conflicts with use_nvenc=False")
         for name, value in (("connect timeout", connect_timeout), ("stop timeout", stop_timeout)):
             if not 0 < value <= 120:
-                raise ConfigError(f"{name} {value} s is out of range: use more than 0 and at most 120 s")
+                raise ConfigError(
+                    f"{name} {value} s is out of range: use more than 0 and at most 120 s"
+                )
         return cls(
             destination=destination,
             video_source=video_source,

@@ -50,7 +50,9 @@ def receive(
             f"no publisher connected to {parsed.masked} within {listen_timeout:.0f} s"
         ) from None
     except av.FFmpegError as exc:
-        raise ConnectionFailed(redact(f"cannot listen on {parsed.masked}: {exc}", parsed.key)) from None
+        raise ConnectionFailed(
+            redact(f"cannot listen on {parsed.masked}: {exc}", parsed.key)
+        ) from None
     counts = {"video": 0, "audio": 0}
     size = 0
     with source, av.open(str(output), "w") as sink:

@@ -25,7 +25,6 @@ from ionia.errors import ConfigError, IoniaError
 from ionia.output.file_sink import FileSink
 from ionia.output.reconnect import ReconnectPolicy
 from ionia.output.rtmp_sink import RtmpSink
-
 from ionia.output.sender import Sender
 from ionia.output.sink import Sink, StreamHeaders
 from ionia.packet import EncodedPacket
@@ -251,8 +250,12 @@ class VideoAudioStreamer:
     def _close_parts(self) -> None:
         if self._buffer is not None:
             self._buffer.close()
-        for part in (self._video_encoder, self._audio_encoder, self._video_source,
-                     self._audio_source):
+        for part in (
+            self._video_encoder,
+            self._audio_encoder,
+            self._video_source,
+            self._audio_source,
+        ):
             if part is not None:
                 part.close()
         self._reset_parts()
@@ -344,5 +347,7 @@ class VideoAudioStreamer:
             "latency_p50_ms": sstats.latency_p50_ms if sstats else None,
             "latency_p99_ms": sstats.latency_p99_ms if sstats else None,
             "first_byte_s": sstats.first_byte_s if sstats else None,
-            "last_error": str(self._error) if self._error else (sstats.last_error if sstats else ""),
+            "last_error": str(self._error)
+            if self._error
+            else (sstats.last_error if sstats else ""),
         }

@@ -12,7 +12,11 @@ KEY = "live_123456_SeCrEtKeY"
 def ionia(*args, env=None, cwd=None, timeout=30):
     return subprocess.run(
         [sys.executable, "-m", "ionia", *args],
-        capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=cwd,
     )
 
 
@@ -50,15 +54,40 @@ def test_url_comes_from_env_then_config_json(tmp_path):
 def test_stream_to_file_for_a_duration_writes_stats(tmp_path):
     stats_path = tmp_path / "stats.json"
     result = ionia(
-        "stream", str(tmp_path / "out.flv"), "--video", "testsrc", "--audio", "tone",
-        "--size", "320x240", "--duration", "2", "--stats-json", str(stats_path),
+        "stream",
+        str(tmp_path / "out.flv"),
+        "--video",
+        "testsrc",
+        "--audio",
+        "tone",
+        "--size",
+        "320x240",
+        "--duration",
+        "2",
+        "--stats-json",
+        str(stats_path),
     )
     assert result.returncode == 0, result.stderr
     stats = json.loads(stats_path.read_text())
-    for key in ("video_packets", "audio_packets", "video_packets_dropped", "audio_packets_dropped",
-                "bytes_sent", "bytes_acked", "bitrate_kbps", "buffer_packets",
-                "buffer_latency_ms", "connected", "backpressure", "reconnects", "uptime_s",
-                "encoder", "frames_captured", "frames_encoded", "last_error"):
+    for key in (
+        "video_packets",
+        "audio_packets",
+        "video_packets_dropped",
+        "audio_packets_dropped",
+        "bytes_sent",
+        "bytes_acked",
+        "bitrate_kbps",
+        "buffer_packets",
+        "buffer_latency_ms",
+        "connected",
+        "backpressure",
+        "reconnects",
+        "uptime_s",
+        "encoder",
+        "frames_captured",
+        "frames_encoded",
+        "last_error",
+    ):
         assert key in stats
     assert stats["encoder"] == "libx264"
     assert 50 <= stats["video_packets"] <= 70

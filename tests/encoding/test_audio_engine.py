@@ -1,3 +1,4 @@
+import itertools
 import threading
 
 import numpy as np
@@ -24,7 +25,7 @@ def test_priming_packet_is_not_sent_and_timestamps_follow_samples():
         packets += encoder.encode(tone.read(k * AAC_FRAME, AAC_FRAME), k * AAC_FRAME, 0.0)
     assert packets[0].pts_ms == 0
     assert [p.pts_ms for p in packets[:3]] == [0, 21, 43]
-    assert all(b.pts_ms > a.pts_ms for a, b in zip(packets, packets[1:], strict=False))
+    assert all(b.pts_ms > a.pts_ms for a, b in itertools.pairwise(packets))
 
 
 def test_tone_beeps_at_the_start_of_each_second():

@@ -18,8 +18,12 @@ def test_split_annexb_handles_3_and_4_byte_start_codes():
 def test_avcc_record_from_annexb_extradata():
     record = flv.avc_decoder_config(b"\x00\x00\x00\x01" + SPS + b"\x00\x00\x00\x01" + PPS)
     assert record == (
-        bytes([1, 0x64, 0x00, 0x1F, 0xFF, 0xE1]) + struct.pack(">H", len(SPS)) + SPS
-        + bytes([1]) + struct.pack(">H", len(PPS)) + PPS
+        bytes([1, 0x64, 0x00, 0x1F, 0xFF, 0xE1])
+        + struct.pack(">H", len(SPS))
+        + SPS
+        + bytes([1])
+        + struct.pack(">H", len(PPS))
+        + PPS
     )
     assert flv.avc_decoder_config(record) == record  # already AVCC: unchanged
 
@@ -60,6 +64,7 @@ def test_file_tag_layout_and_extended_timestamp():
 
 
 def test_metadata_without_audio_has_no_audio_fields():
-    meta = flv.on_metadata(width=1280, height=720, fps=30, video_bitrate=4_500_000,
-                           audio_bitrate=None, encoder="x")
+    meta = flv.on_metadata(
+        width=1280, height=720, fps=30, video_bitrate=4_500_000, audio_bitrate=None, encoder="x"
+    )
     assert meta["videodatarate"] == 4500 and "audiocodecid" not in meta

@@ -51,13 +51,22 @@ class AudioSource(ABC):
 
     name: str = "audio"
 
+    @property
+    def latency_s(self) -> float:
+        """How long before ``read()`` its samples were captured (device + buffering).
+
+        The engine stamps audio that much earlier, so a device's buffering does not show
+        up as an A/V offset. Synthetic and file sources have none.
+        """
+        return 0.0
+
     @abstractmethod
     def open(self) -> None:
         """Acquire the device or file. Raises ``CaptureError`` (or ``ConfigError``) on failure."""
 
     @abstractmethod
     def read(self, start: int, count: int) -> np.ndarray:
-        """Exactly ``count`` samples as float32 ``(count, 2)`` for engine samples ``start..start+count``.
+        """Exactly ``count`` float32 ``(count, 2)`` samples: engine samples ``start`` onwards.
 
         Never blocks on a device: what the device has not delivered yet is silence. A device
         source keeps its own buffer bounded against clock drift.

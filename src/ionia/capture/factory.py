@@ -9,7 +9,7 @@ from ionia.capture.base import AudioSource, VideoSource
 from ionia.capture.media_file import FileAudioSource, FileVideoSource
 from ionia.capture.testsrc import TestPatternSource, ToneSource
 from ionia.config import StreamConfig
-from ionia.errors import CaptureError
+from ionia.errors import CaptureError, ConfigError
 
 #: size of the test pattern when no ``size`` is given
 TESTSRC_SIZE = (1280, 720)
@@ -27,7 +27,8 @@ def create_video_source(config: StreamConfig) -> VideoSource:
                 f"screen capture is not available on this machine ({exc}); "
                 "use video_source='testsrc' or a media file"
             ) from None
-        return create_screen_source(fps=config.fps, **_options(config, SCREEN_OPTIONS))
+        options = _options(config, SCREEN_OPTIONS)
+        return create_screen_source(str(options.pop("capture", "auto")), fps=config.fps, **options)
     return FileVideoSource(Path(config.video_source), config.fps, loop=config.loop)
 
 
@@ -39,18 +40,36 @@ def create_audio_source(config: StreamConfig) -> AudioSource | None:
         return ToneSource()
     if mode in ("system", "mic", "both"):
         try:
-            from ionia.capture.audio_devices import create_audio_device_source
+            from ionia.capture.audio_devices import create_audio_source as create_device_source
         except ImportError as exc:
             raise CaptureError(
                 f"audio capture is not available on this machine ({exc}); "
                 "use audio_mode='tone', 'none' or a media file"
             ) from None
-        return create_audio_device_source(mode, **_options(config, AUDIO_OPTIONS))
+        return create_device_source(mode, **_audio_device_options(config))
     return FileAudioSource(Path(mode), loop=config.loop)
 
 
 SCREEN_OPTIONS = ("display", "monitor", "region", "cursor", "capture")
-AUDIO_OPTIONS = ("audio_device", "system_gain", "mic_gain")
+
+
+def _audio_device_options(config: StreamConfig) -> dict[str, object]:
+    """``audio_device`` names the one device of ``system``/``mic``; ``both`` names each."""
+    opts = config.capture
+    system, mic = opts.get("system_device"), opts.get("mic_device")
+    if opts.get("audio_device"):
+        if config.audio_mode == "both":
+            raise ConfigError("with audio 'both', pick devices with system_device / mic_device")
+        if config.audio_mode == "system":
+            system = opts["audio_device"]
+        else:
+            mic = opts["audio_device"]
+    return {
+        "system_device": system,
+        "mic_device": mic,
+        "system_gain_db": float(opts.get("system_gain") or 0.0),
+        "mic_gain_db": float(opts.get("mic_gain") or 0.0),
+    }
 
 
 def _options(config: StreamConfig, names: tuple[str, ...]) -> dict[str, object]:

@@ -19,9 +19,10 @@ log = logging.getLogger("ionia.cli")
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ionia",
-        description="Stream the desktop and its audio live to YouTube, Twitch or any RTMP(S) ingest.",
+        description="Stream the desktop and its audio live to YouTube, Twitch or any RTMP(S) "
+        "ingest.",
         epilog="exit codes: 0 ok, 2 bad usage/config, 3 connection failed, 4 publish rejected, "
-               "5 encoder/capture failure, 130 interrupted",
+        "5 encoder/capture failure, 130 interrupted",
     )
     parser.add_argument("--version", action="version", version=f"ionia {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
@@ -61,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exitcodes.for_error(exc)
     except KeyboardInterrupt:
         return exitcodes.INTERRUPTED
-    except Exception as exc:  # noqa: BLE001 - last line of defence: no key in a traceback
+    except Exception as exc:
         print(f"ionia: internal error: {redact(f'{type(exc).__name__}: {exc}')}", file=sys.stderr)
         if args.verbose:
             print(redact(traceback.format_exc()), file=sys.stderr)

@@ -43,6 +43,7 @@ def format_status(stats: dict[str, Any], fps: float) -> str:
     return (
         f"{state} {stats.get('destination', '')} | {stats.get('bitrate_kbps', 0):.0f} kbit/s"
         f" | {fps:.1f} fps | drops v {stats.get('video_packets_dropped', 0)}"
-        f" a {stats.get('audio_packets_dropped', 0)} | buffer {stats.get('buffer_latency_ms', 0)} ms"
+        f" a {stats.get('audio_packets_dropped', 0)}"
+        f" | buffer {stats.get('buffer_latency_ms', 0)} ms"
         f" | up {stats.get('uptime_s', 0):.0f} s"
     )

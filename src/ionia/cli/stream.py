@@ -25,54 +25,92 @@ CONFIG_FILE = "config.json"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("url", nargs="?", help="rtmp[s]://host/app/KEY or a file (.flv/.mp4/.mkv); "
-                   "default: $RTMP_URL, then rtmpUrl in ./config.json")
+    p.add_argument(
+        "url",
+        nargs="?",
+        help="rtmp[s]://host/app/KEY or a file (.flv/.mp4/.mkv); "
+        "default: $RTMP_URL, then rtmpUrl in ./config.json",
+    )
     add_media_arguments(p, video="screen", audio="both")
     g = p.add_argument_group("network")
-    g.add_argument("--buffer-ms", type=int, default=2000, help="max queued video span before "
-                   "dropping video, ms (default 2000)")
-    g.add_argument("--buffer-packets", type=int, default=100, help="max queued packets (default 100)")
+    g.add_argument(
+        "--buffer-ms",
+        type=int,
+        default=2000,
+        help="max queued video span before dropping video, ms (default 2000)",
+    )
+    g.add_argument(
+        "--buffer-packets", type=int, default=100, help="max queued packets (default 100)"
+    )
     g.add_argument("--connect-timeout", type=float, default=5.0, help="seconds (default 5)")
-    g.add_argument("--stop-timeout", type=float, default=3.0,
-                   help="seconds to send what is queued at stop (default 3)")
+    g.add_argument(
+        "--stop-timeout",
+        type=float,
+        default=3.0,
+        help="seconds to send what is queued at stop (default 3)",
+    )
     g.add_argument("--ca-file", help="CA bundle to verify an rtmps:// server with")
-    g.add_argument("--insecure", action="store_true",
-                   help="rtmps:// without certificate verification (not recommended)")
-    g.add_argument("--no-reconnect", action="store_true", help="end the stream on a lost connection")
-    g.add_argument("--reconnect-delay", type=float, default=1.0,
-                   help="first reconnect wait, s (default 1; doubles up to the max)")
+    g.add_argument(
+        "--insecure",
+        action="store_true",
+        help="rtmps:// without certificate verification (not recommended)",
+    )
+    g.add_argument(
+        "--no-reconnect", action="store_true", help="end the stream on a lost connection"
+    )
+    g.add_argument(
+        "--reconnect-delay",
+        type=float,
+        default=1.0,
+        help="first reconnect wait, s (default 1; doubles up to the max)",
+    )
     g.add_argument("--reconnect-max-delay", type=float, default=10.0, help="s (default 10)")
     g.add_argument("--reconnect-attempts", type=int, default=0, help="0 = unlimited (default)")
-    g.add_argument("--wait-for-ingest", action="store_true",
-                   help="retry a refused/unreachable ingest at start instead of exiting")
+    g.add_argument(
+        "--wait-for-ingest",
+        action="store_true",
+        help="retry a refused/unreachable ingest at start instead of exiting",
+    )
     g.add_argument("--duration", type=float, help="stop cleanly after this many seconds")
     g.add_argument("--stats-json", type=Path, help="write the final statistics here on exit")
 
 
 def add_media_arguments(p: argparse.ArgumentParser, *, video: str, audio: str) -> None:
     g = p.add_argument_group("media")
-    g.add_argument("--video", default=video, help=f"screen, testsrc or a media file (default {video})")
-    g.add_argument("--audio", default=audio,
-                   help=f"both, system, mic, none, tone or a media file (default {audio})")
+    g.add_argument(
+        "--video", default=video, help=f"screen, testsrc or a media file (default {video})"
+    )
+    g.add_argument(
+        "--audio",
+        default=audio,
+        help=f"both, system, mic, none, tone or a media file (default {audio})",
+    )
     g.add_argument("--loop", action="store_true", help="loop media files")
     g.add_argument("--size", help="output WIDTHxHEIGHT (default: the source's size)")
     g.add_argument("--fps", type=int, default=30)
     g.add_argument("--video-bitrate", default="5M", help="e.g. 4500k, 6M (default 5M)")
     g.add_argument("--audio-bitrate", default="192k", help="(default 192k)")
-    g.add_argument("--encoder", default="auto",
-                   help="auto (hardware if one opens, else x264), x264, nvenc, qsv, amf, vaapi or an "
-                        "FFmpeg encoder name")
+    g.add_argument(
+        "--encoder",
+        default="auto",
+        help="auto (hardware if one opens, else x264), x264, nvenc, qsv, amf, vaapi or an "
+        "FFmpeg encoder name",
+    )
     g.add_argument("--preset", default="veryfast", help="x264 preset (default veryfast)")
-    g.add_argument("--keyint", type=float, default=2.0, help="seconds between keyframes (default 2)")
+    g.add_argument(
+        "--keyint", type=float, default=2.0, help="seconds between keyframes (default 2)"
+    )
     c = p.add_argument_group("capture")
     c.add_argument("--display", help="X display to capture (default $DISPLAY)")
     c.add_argument("--monitor", type=int, help="monitor number (see `ionia devices`)")
     c.add_argument("--region", help="x,y,w,h of the screen to capture")
     c.add_argument("--no-cursor", action="store_true", help="do not draw the mouse pointer")
     c.add_argument("--capture", help="screen capture backend: auto, x11grab, mss")
-    c.add_argument("--audio-device", help="pick audio devices by name substring")
-    c.add_argument("--system-gain", type=float, help="system audio gain (linear, default 1.0)")
-    c.add_argument("--mic-gain", type=float, help="microphone gain (linear, default 1.0)")
+    c.add_argument("--audio-device", help="the system or mic device, by name substring")
+    c.add_argument("--system-device", help="with --audio both: the output to loop back")
+    c.add_argument("--mic-device", help="with --audio both: the microphone")
+    c.add_argument("--system-gain", type=float, help="system audio gain in dB (default 0)")
+    c.add_argument("--mic-gain", type=float, help="microphone gain in dB (default 0)")
 
 
 def resolve_url(arg: str | None) -> str:
@@ -101,6 +139,8 @@ def media_options(args: argparse.Namespace) -> dict[str, Any]:
         "cursor": False if args.no_cursor else None,
         "capture": args.capture,
         "audio_device": args.audio_device,
+        "system_device": args.system_device,
+        "mic_device": args.mic_device,
         "system_gain": args.system_gain,
         "mic_gain": args.mic_gain,
     }
@@ -172,7 +212,11 @@ def run_until_done(
     stats = streamer.get_statistics()
     log.info(
         "sent %d video / %d audio packets, %.1f MB; dropped %d video, %d audio; %d reconnects",
-        stats["video_packets_sent"], stats["audio_packets_sent"], stats["bytes_sent"] / 1e6,
-        stats["video_packets_dropped"], stats["audio_packets_dropped"], stats["reconnects"],
+        stats["video_packets_sent"],
+        stats["audio_packets_sent"],
+        stats["bytes_sent"] / 1e6,
+        stats["video_packets_dropped"],
+        stats["audio_packets_dropped"],
+        stats["reconnects"],
     )
     return code

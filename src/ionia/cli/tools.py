@@ -26,8 +26,10 @@ log = logging.getLogger("ionia.cli")
 
 def run_receive(args: argparse.Namespace) -> int:
     result = receive(args.url, args.output, listen_timeout=args.listen_timeout)
-    print(f"got {result.video_packets} video and {result.audio_packets} audio packets, "
-          f"{result.bytes_received / 1e6:.2f} MB")
+    print(
+        f"got {result.video_packets} video and {result.audio_packets} audio packets, "
+        f"{result.bytes_received / 1e6:.2f} MB"
+    )
     if result.video_packets or result.audio_packets:
         print(analyze(result.output).summary())
     return exitcodes.OK
@@ -51,10 +53,18 @@ def run_demo(args: argparse.Namespace) -> int:
     )
     try:
         streamer = VideoAudioStreamer()
-        streamer.initialize(url, fps=30, video_bitrate="2M", audio_mode="tone",
-                            video_source="testsrc", size=args.size)
+        streamer.initialize(
+            url,
+            fps=30,
+            video_bitrate="2M",
+            audio_mode="tone",
+            video_source="testsrc",
+            size=args.size,
+        )
         _start_when_listening(streamer, deadline=time.monotonic() + 10)
-        print(f"streaming testsrc + tone to {url.rsplit('/', 1)[0]}/**** for {args.duration:g} s ...")
+        print(
+            f"streaming testsrc + tone to {url.rsplit('/', 1)[0]}/**** for {args.duration:g} s ..."
+        )
         streamer.wait(args.duration)
         streamer.stop()
         receiver.wait(timeout=10)
@@ -63,9 +73,11 @@ def run_demo(args: argparse.Namespace) -> int:
             receiver.terminate()
             receiver.wait(timeout=5)
     stats = streamer.get_statistics()
-    print(f"sent: {stats['video_packets_sent']} video + {stats['audio_packets_sent']} audio "
-          f"packets, {stats['bytes_sent'] / 1e6:.2f} MB, encoder {stats['encoder']}, "
-          f"dropped {stats['video_packets_dropped']} video / {stats['audio_packets_dropped']} audio")
+    print(
+        f"sent: {stats['video_packets_sent']} video + {stats['audio_packets_sent']} audio "
+        f"packets, {stats['bytes_sent'] / 1e6:.2f} MB, encoder {stats['encoder']}, "
+        f"dropped {stats['video_packets_dropped']} video / {stats['audio_packets_dropped']} audio"
+    )
     report = analyze(output)
     print(report.summary())
     ok = report.decode_errors == 0 and report.video_frames > 0 and report.audio_duration_s > 0
@@ -90,21 +102,25 @@ def run_encoders(args: argparse.Namespace) -> int:
     names = sorted({n for names in HARDWARE_BY_PLATFORM.values() for n in names} | {SOFTWARE})
     print(f"{'encoder':22} {'in build':9} {'opens':6} note")
     for probe in map(probe_encoder, names):
-        print(f"{probe.name:22} {'yes' if probe.in_build else 'no':9} "
-              f"{'yes' if probe.opens else 'no':6} {probe.reason}")
+        print(
+            f"{probe.name:22} {'yes' if probe.in_build else 'no':9} "
+            f"{'yes' if probe.opens else 'no':6} {probe.reason}"
+        )
     return exitcodes.OK
 
 
 def probe_encoder(name: str) -> EncoderProbe:
     if name not in av.codecs_available:
         return EncoderProbe(name=name, in_build=False, opens=False, reason="not in this build")
-    encoder = VideoEncoder(VideoEncoderSettings(width=640, height=360, fps=30, bitrate=1_000_000,
-                                                encoder=name))
+    encoder = VideoEncoder(
+        VideoEncoderSettings(width=640, height=360, fps=30, bitrate=1_000_000, encoder=name)
+    )
     try:
         encoder.open()
     except EncoderError:
-        return EncoderProbe(name=name, in_build=True, opens=False,
-                            reason=encoder.fallback_reasons.get(name, ""))
+        return EncoderProbe(
+            name=name, in_build=True, opens=False, reason=encoder.fallback_reasons.get(name, "")
+        )
     finally:
         encoder.close()
     return EncoderProbe(name=name, in_build=True, opens=True)
@@ -113,14 +129,15 @@ def probe_encoder(name: str) -> EncoderProbe:
 def add_receive_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("url", help="rtmp://127.0.0.1:PORT/app/name to listen on")
     p.add_argument("--output", "-o", required=True, help="file to write (.flv, .mkv, .mp4)")
-    p.add_argument("--listen-timeout", type=float, default=60.0,
-                   help="seconds to wait for a publisher (default 60)")
+    p.add_argument(
+        "--listen-timeout",
+        type=float,
+        default=60.0,
+        help="seconds to wait for a publisher (default 60)",
+    )
 
 
 def add_demo_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=float, default=10.0, help="seconds (default 10)")
     p.add_argument("--size", default="1280x720")
     p.add_argument("--output-dir", help="keep the received file here")
-
-
-

@@ -16,7 +16,7 @@ from fractions import Fraction
 import av
 import numpy as np
 
-from ionia.capture.base import CHANNELS, SAMPLE_RATE, AudioSource
+from ionia.capture.base import SAMPLE_RATE, AudioSource
 from ionia.clock import MasterClock
 from ionia.errors import CaptureError, EncoderError
 from ionia.packet import EncodedPacket, MediaKind
@@ -107,6 +107,8 @@ class AudioEngine:
         self._thread: threading.Thread | None = None
         self.samples_produced = 0
         self.ended = False
+        # Constant for the stream: a varying shift would make audio timestamps jitter.
+        self._latency_samples = round(source.latency_s * SAMPLE_RATE)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="ionia-audio", daemon=True)
@@ -130,7 +132,9 @@ class AudioEngine:
         start = self.samples_produced
         samples = self._source.read(start, AAC_FRAME)
         capture_time = self._clock.monotonic_at((start + AAC_FRAME) / SAMPLE_RATE)
-        for packet in self._encoder.encode(samples, start, capture_time):
+        # Stamp samples at their capture time: a device's buffering is not an A/V offset.
+        # The first frames then fall before zero and the encoder leaves them out.
+        for packet in self._encoder.encode(samples, start - self._latency_samples, capture_time):
             self._deliver(packet)
         self.samples_produced = start + AAC_FRAME
 

@@ -67,8 +67,15 @@ def _options(name: str, s: VideoEncoderSettings) -> dict[str, str]:
             "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0",
         }
     if name == "h264_nvenc":
-        return {**common, "preset": "p4", "tune": "ll", "rc": "cbr", "profile": s.profile,
-                "forced-idr": "1", "zerolatency": "1"}
+        return {
+            **common,
+            "preset": "p4",
+            "tune": "ll",
+            "rc": "cbr",
+            "profile": s.profile,
+            "forced-idr": "1",
+            "zerolatency": "1",
+        }
     if name == "h264_qsv":
         return {**common, "preset": "veryfast", "profile": s.profile, "forced_idr": "1"}
     if name == "h264_amf":
@@ -160,7 +167,11 @@ class VideoEncoder:
             # bitrate, so a lowered bitrate is an average, not a hard cap.
             ctx.bit_rate = bitrate
             self.bitrate = bitrate
-        if frame.width != ctx.width or frame.height != ctx.height or frame.format.name != ctx.pix_fmt:
+        if (
+            frame.width != ctx.width
+            or frame.height != ctx.height
+            or frame.format.name != ctx.pix_fmt
+        ):
             frame = frame.reformat(ctx.width, ctx.height, ctx.pix_fmt)
         frame.pts = index
         frame.time_base = ctx.time_base

@@ -14,7 +14,8 @@ from enum import IntEnum
 
 VIDEO_CODEC_AVC = 7
 AUDIO_CODEC_AAC = 10
-#: AAC, "44 kHz" (FLV's largest rate code; the real rate is in the AudioSpecificConfig), 16-bit, stereo
+#: AAC, "44 kHz" (FLV's largest rate code: the real rate is in the AudioSpecificConfig),
+#: 16-bit, stereo
 AAC_AUDIO_FLAGS = (AUDIO_CODEC_AAC << 4) | (3 << 2) | (1 << 1) | 1
 
 
@@ -159,7 +160,7 @@ def file_header(*, has_video: bool = True, has_audio: bool = True) -> bytes:
 
 
 def file_tag(tag_type: TagType, timestamp_ms: int, body: bytes) -> bytes:
-    """One FLV file tag and its trailing PreviousTagSize (timestamps wrap into the extension byte)."""
+    """One FLV file tag and its PreviousTagSize; timestamp bits 24-31 go in the extension byte."""
     ts = timestamp_ms & 0xFFFFFFFF
     header = (
         bytes([tag_type])

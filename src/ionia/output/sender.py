@@ -199,12 +199,17 @@ class Sender:
         attempt = rejected = 0
         while not self._stop.is_set():
             if self._policy.gives_up(attempt):
-                self._fatal(ConnectionFailed(
-                    f"gave up on {self._destination} after {attempt} reconnect attempts: "
-                    f"{self._last_error}"))
+                self._fatal(
+                    ConnectionFailed(
+                        f"gave up on {self._destination} after {attempt} reconnect attempts: "
+                        f"{self._last_error}"
+                    )
+                )
                 return False
             delay = self._policy.backoff(attempt)
-            log.info("%s: reconnecting in %.1f s (attempt %d)", self._destination, delay, attempt + 1)
+            log.info(
+                "%s: reconnecting in %.1f s (attempt %d)", self._destination, delay, attempt + 1
+            )
             if self._wait(delay):
                 return False
             sink = self._make_sink()

@@ -70,10 +70,14 @@ def parse_rtmp_url(url: str) -> RtmpUrl:
     try:
         port = parts.port or DEFAULT_PORTS[scheme]
     except ValueError:
-        raise ConfigError(f"the stream URL has a bad port: expected {scheme}://host:PORT/app/<stream key>") from None
+        raise ConfigError(
+            f"the stream URL has a bad port: expected {scheme}://host:PORT/app/<stream key>"
+        ) from None
     segments = [s for s in parts.path.split("/") if s]
     if not segments:
-        raise ConfigError(f"the stream URL has no application: expected {scheme}://{host}/app/<stream key>")
+        raise ConfigError(
+            f"the stream URL has no application: expected {scheme}://{host}/app/<stream key>"
+        )
     if len(segments) < 2:
         raise ConfigError(
             f"the stream URL {scheme}://{host}/{segments[0]} has no stream key: "
@@ -84,7 +88,9 @@ def parse_rtmp_url(url: str) -> RtmpUrl:
 
 
 # the last path element of an rtmp URL in free text; "<key>"-style placeholders are not secrets
-_URL_IN_TEXT = re.compile(r"(rtmps?://[^\s/]+/(?:[^\s/]+/)*)([^\s/'\"<]+)(?=$|[\s'\",;)])", re.IGNORECASE)
+_URL_IN_TEXT = re.compile(
+    r"(rtmps?://[^\s/]+/(?:[^\s/]+/)*)([^\s/'\"<]+)(?=$|[\s'\",;)])", re.IGNORECASE
+)
 
 
 def redact(text: str, *secrets: str) -> str:

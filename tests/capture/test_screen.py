@@ -1,0 +1,166 @@
+"""Screen capture against a real X server (Xvfb) with a real window drawn on it."""
+
+from __future__ import annotations
+
+import time
+
+import av
+import numpy as np
+import pytest
+
+from ionia.capture.devices import list_monitors
+from ionia.capture.screen import (
+    FallbackScreenSource,
+    MssScreenSource,
+    Region,
+    ScreenSource,
+    create_screen_source,
+)
+from ionia.errors import CaptureError, ConfigError
+from tests.fixtures.desktop import ScreenPainter, XvfbServer
+
+pytestmark = [pytest.mark.capture, pytest.mark.timeout(20)]
+
+BACKENDS = {"x11grab": ScreenSource, "mss": MssScreenSource}
+
+
+def fresh_frame(source, timeout: float = 2.0) -> np.ndarray:
+    """The first frame grabbed after now (so after the last drawing), as RGB."""
+    asked = time.monotonic()
+    deadline = asked + timeout
+    while time.monotonic() < deadline:
+        frame = source.read(0)
+        if frame is not None and source.last_capture_time > asked + 0.02:
+            return frame.to_ndarray(format="rgb24")
+        time.sleep(0.005)
+    raise AssertionError("no fresh frame")
+
+
+def colour_at(image: np.ndarray, x: int, y: int) -> tuple[int, int, int]:
+    return tuple(int(v) for v in image[y, x])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_colours_come_back_at_their_places(
+    backend: str, xvfb: str, screen_painter: ScreenPainter
+) -> None:
+    screen_painter.fill("#ff0000")
+    screen_painter.rect("green", 100, 100, 200, 150, "#00ff00")
+    screen_painter.rect("blue", 900, 400, 200, 200, "#0000ff")
+    source = BACKENDS[backend](xvfb, cursor=False, fps=30)
+    source.open()
+    try:
+        assert source.size == (1280, 720)
+        image = fresh_frame(source)
+        assert image.shape == (720, 1280, 3)
+        assert colour_at(image, 20, 20) == (255, 0, 0)
+        assert colour_at(image, 200, 175) == (0, 255, 0)
+        assert colour_at(image, 1000, 500) == (0, 0, 255)
+        assert colour_at(image, 1279, 719) == (255, 0, 0)
+    finally:
+        source.close()
+
+
+def box_centre(image: np.ndarray) -> tuple[float, float]:
+    ys, xs = np.nonzero(np.all(image == (255, 255, 255), axis=2))
+    assert len(xs) > 1000, "box not visible"
+    return float(xs.mean()), float(ys.mean())
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_moving_box_moves(backend: str, xvfb: str, screen_painter: ScreenPainter) -> None:
+    screen_painter.fill("#000000")
+    source = BACKENDS[backend](xvfb, cursor=False, fps=30)
+    source.open()
+    try:
+        centres = []
+        for x in (100, 400, 700, 1000):
+            screen_painter.rect("box", x, 300, 100, 100, "#ffffff")
+            centres.append(box_centre(fresh_frame(source)))
+        assert [round(cx) for cx, _ in centres] == [150, 450, 750, 1050]
+        assert all(round(cy) == 350 for _, cy in centres)
+    finally:
+        source.close()
+
+
+def test_frame_is_bgr0_and_repeats_give_none(xvfb: str, screen_painter: ScreenPainter) -> None:
+    source = ScreenSource(xvfb, fps=30)
+    source.open()
+    try:
+        fresh_frame(source)
+        time.sleep(0.1)
+        frame = source.read(2)
+        assert isinstance(frame, av.VideoFrame) and frame.format.name == "bgr0"
+        # the newest frame was handed out: asking again at once is "nothing new"
+        assert source.read(3) is None
+    finally:
+        source.close()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_region_with_odd_size(backend: str, xvfb: str, screen_painter: ScreenPainter) -> None:
+    screen_painter.fill("#000000")
+    screen_painter.rect("mark", 200, 100, 50, 40, "#ffff00")
+    region = Region(x=101, y=51, width=333, height=201)
+    source = BACKENDS[backend](xvfb, region=region, cursor=False, fps=30)
+    source.open()
+    try:
+        assert source.size == (333, 201)
+        image = fresh_frame(source)
+        assert image.shape == (201, 333, 3)
+        # the mark's top-left corner, shifted by the region's origin
+        assert colour_at(image, 200 - 101, 100 - 51) == (255, 255, 0)
+        assert colour_at(image, 200 - 101 - 1, 100 - 51) == (0, 0, 0)
+    finally:
+        source.close()
+
+
+def test_region_outside_the_screen_is_a_config_error(xvfb: str) -> None:
+    source = ScreenSource(xvfb, region=Region(x=1200, y=0, width=200, height=100))
+    with pytest.raises(ConfigError):
+        source.open()
+    with pytest.raises(ConfigError):
+        ScreenSource(xvfb, monitor=7).open()
+    with pytest.raises(ConfigError):
+        Region.parse("1,2,3")
+
+
+def test_monitors_of_the_display(xvfb: str) -> None:
+    screens = list_monitors(xvfb)
+    assert screens[0].width == 1280 and screens[0].height == 720
+    assert len(screens) >= 2 and screens[1].width == 1280
+
+
+def test_auto_prefers_x11grab_on_linux(xvfb: str, screen_painter: ScreenPainter) -> None:
+    source = create_screen_source("auto", display=xvfb, region="0,0,640,360", fps=30)
+    assert isinstance(source, FallbackScreenSource)
+    source.open()
+    try:
+        assert source.name.startswith("x11grab") and source.size == (640, 360)
+    finally:
+        source.close()
+    with pytest.raises(ConfigError):
+        create_screen_source("vnc", display=xvfb)
+
+
+def test_missing_display_is_a_capture_error() -> None:
+    with pytest.raises(CaptureError):
+        ScreenSource(":4711").open()
+    with pytest.raises(CaptureError):
+        create_screen_source("auto", display=":4711").open()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_x_server_killed_mid_capture(backend: str, xvfb_server: XvfbServer) -> None:
+    source = BACKENDS[backend](xvfb_server.display, fps=30)
+    source.open()
+    try:
+        fresh_frame(source)
+        xvfb_server.kill()
+        deadline = time.monotonic() + 5
+        with pytest.raises(CaptureError, match="lost"):
+            while time.monotonic() < deadline:
+                source.read(0)
+                time.sleep(0.01)
+    finally:
+        source.close()
