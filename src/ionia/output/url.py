@@ -38,7 +38,8 @@ class RtmpUrl:
         """The ``tcUrl`` sent in ``connect``: everything but the stream key."""
         default = DEFAULT_PORTS[self.scheme]
         port = "" if self.port == default else f":{self.port}"
-        return f"{self.scheme}://{self.host}{port}/{self.app}"
+        host = f"[{self.host}]" if ":" in self.host else self.host  # IPv6 literal
+        return f"{self.scheme}://{host}{port}/{self.app}"
 
     @property
     def masked(self) -> str:

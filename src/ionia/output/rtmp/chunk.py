@@ -1,0 +1,300 @@
+"""The RTMP chunk stream: messages cut into chunks, and chunks put back together.
+
+Every chunk starts with a basic header (format 0-3 and a chunk stream id, 1-3 bytes),
+then a message header whose size depends on the format:
+
+* fmt 0 (11 bytes): absolute timestamp, length, type, message stream id
+* fmt 1 (7 bytes): timestamp delta, length, type (same stream id)
+* fmt 2 (3 bytes): timestamp delta only
+* fmt 3 (0 bytes): everything as before (continuation chunks of a message)
+
+A timestamp (or delta) >= 0xFFFFFF is written as 0xFFFFFF followed by a 4-byte extended
+timestamp. Like FFmpeg and nginx-rtmp we repeat the extended field on every fmt-3 chunk that
+follows such a header: nginx-rtmp reads those 4 bytes whenever the last header of that chunk
+stream had one, so leaving them out desynchronises the stream.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "EXTENDED_TIMESTAMP",
+    "ChunkError",
+    "ChunkReader",
+    "ChunkWriter",
+    "Message",
+    "MessageType",
+    "UserControlEvent",
+]
+
+DEFAULT_CHUNK_SIZE = 128
+#: message lengths are 24-bit, so a larger chunk size is never useful
+MAX_CHUNK_SIZE = 0xFFFFFF
+EXTENDED_TIMESTAMP = 0xFFFFFF
+_TIMESTAMP_MOD = 1 << 32
+_MAX_CSID = 65599
+
+
+class MessageType(IntEnum):
+    SET_CHUNK_SIZE = 1
+    ABORT = 2
+    ACK = 3
+    USER_CONTROL = 4
+    WINDOW_ACK_SIZE = 5
+    SET_PEER_BANDWIDTH = 6
+    AUDIO = 8
+    VIDEO = 9
+    DATA_AMF3 = 15
+    SHARED_OBJECT_AMF3 = 16
+    COMMAND_AMF3 = 17
+    DATA_AMF0 = 18
+    SHARED_OBJECT_AMF0 = 19
+    COMMAND_AMF0 = 20
+    AGGREGATE = 22
+
+
+class UserControlEvent(IntEnum):
+    STREAM_BEGIN = 0
+    STREAM_EOF = 1
+    STREAM_DRY = 2
+    SET_BUFFER_LENGTH = 3
+    STREAM_IS_RECORDED = 4
+    PING_REQUEST = 6
+    PING_RESPONSE = 7
+
+
+class ChunkError(ValueError):
+    """The peer sent something that is not a valid chunk stream."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Message:
+    """One complete RTMP message."""
+
+    #: chunk stream id it travelled on (2 = protocol control)
+    csid: int
+    #: message type id (a :class:`MessageType` value for the known ones)
+    type_id: int
+    #: message stream id (0 = the connection itself)
+    stream_id: int
+    #: milliseconds, modulo 2**32
+    timestamp: int
+    payload: bytes = field(repr=False)
+
+
+def basic_header(fmt: int, csid: int) -> bytes:
+    """The 1-, 2- or 3-byte basic header for chunk stream id ``csid`` (2..65599)."""
+    if not 2 <= csid <= _MAX_CSID:
+        raise ValueError(f"chunk stream id {csid} out of range 2..{_MAX_CSID}")
+    if csid < 64:
+        return bytes([(fmt << 6) | csid])
+    if csid < 320:
+        return bytes([fmt << 6, csid - 64])
+    rest = csid - 64
+    return bytes([(fmt << 6) | 1, rest & 0xFF, rest >> 8])
+
+
+@dataclass
+class _WriterState:
+    timestamp: int
+    delta: int
+    length: int
+    type_id: int
+    stream_id: int
+
+
+class ChunkWriter:
+    """Serializes messages into chunks, compressing headers against the previous message
+    on the same chunk stream (fmt 1/2 when only the timestamp delta/length/type change)."""
+
+    def __init__(self, chunk_size: int = DEFAULT_CHUNK_SIZE, *, compress: bool = True) -> None:
+        self.chunk_size = chunk_size
+        self.compress = compress
+        self._prev: dict[int, _WriterState] = {}
+
+    def serialize(
+        self, csid: int, type_id: int, stream_id: int, timestamp: int, payload: bytes
+    ) -> bytes:
+        if len(payload) > 0xFFFFFF:
+            raise ValueError(f"message of {len(payload)} bytes exceeds the 24-bit length field")
+        timestamp %= _TIMESTAMP_MOD
+        prev = self._prev.get(csid)
+        fmt, field_value = 0, timestamp
+        # Deltas only go forward: a timestamp that steps back needs an absolute (fmt 0) header.
+        if self.compress and prev is not None and prev.stream_id == stream_id:
+            delta = timestamp - prev.timestamp
+            if delta >= 0:
+                field_value = delta
+                same_shape = prev.length == len(payload) and prev.type_id == type_id
+                fmt = 2 if same_shape else 1
+        extended = field_value >= EXTENDED_TIMESTAMP
+        ext_bytes = struct.pack(">I", field_value) if extended else b""
+        header = bytearray(basic_header(fmt, csid))
+        header += (EXTENDED_TIMESTAMP if extended else field_value).to_bytes(3, "big")
+        if fmt <= 1:
+            header += len(payload).to_bytes(3, "big") + bytes([type_id])
+        if fmt == 0:
+            header += struct.pack("<I", stream_id)  # the only little-endian field in RTMP
+        header += ext_bytes
+        self._prev[csid] = _WriterState(
+            timestamp, field_value if fmt else 0, len(payload), type_id, stream_id
+        )
+
+        out = bytearray(header)
+        size = self.chunk_size
+        out += payload[:size]
+        continuation = basic_header(3, csid) + ext_bytes
+        for start in range(size, len(payload), size):
+            out += continuation
+            out += payload[start : start + size]
+        return bytes(out)
+
+
+@dataclass
+class _ReaderState:
+    """What a chunk stream remembers from its last header (for fmt 1-3)."""
+
+    timestamp: int = 0
+    #: the last timestamp field (a delta, or for fmt 0 the absolute value), after extension
+    delta: int = 0
+    length: int = 0
+    type_id: int = 0
+    stream_id: int = 0
+    extended: bool = False
+    payload: bytearray = field(default_factory=bytearray)
+
+
+class ChunkReader:
+    """Incremental parser: feed it bytes as they arrive, get complete messages back.
+
+    Set Chunk Size and Abort from the peer are applied here, because they change how the
+    very next chunk in the same buffer must be parsed; they are still returned to the caller.
+    """
+
+    def __init__(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
+        self.chunk_size = chunk_size
+        self._buf = bytearray()
+        self._streams: dict[int, _ReaderState] = {}
+
+    def feed(self, data: bytes) -> list[Message]:
+        self._buf += data
+        messages: list[Message] = []
+        pos = 0
+        while True:
+            parsed = self._parse_chunk(pos)
+            if parsed is None:
+                break
+            pos, message = parsed
+            if message is not None:
+                self._apply_control(message)
+                messages.append(message)
+        del self._buf[:pos]
+        return messages
+
+    def _apply_control(self, message: Message) -> None:
+        if message.csid != 2 or message.stream_id != 0 or len(message.payload) < 4:
+            return
+        (value,) = struct.unpack(">I", message.payload[:4])
+        if message.type_id == MessageType.SET_CHUNK_SIZE:
+            size = value & 0x7FFFFFFF  # the top bit is reserved
+            if size < 1:
+                raise ChunkError(f"peer set an invalid chunk size {value}")
+            self.chunk_size = min(size, MAX_CHUNK_SIZE)
+        elif message.type_id == MessageType.ABORT:
+            state = self._streams.get(value)
+            if state is not None:
+                state.payload.clear()
+
+    def _parse_chunk(self, pos: int) -> tuple[int, Message | None] | None:
+        """Parse one chunk at ``pos``; None (and no state change) when it is incomplete."""
+        buf = self._buf
+        if pos >= len(buf):
+            return None
+        fmt, csid = buf[pos] >> 6, buf[pos] & 0x3F
+        pos += 1
+        if csid in (0, 1):
+            width = csid + 1
+            if pos + width > len(buf):
+                return None
+            csid = 64 + buf[pos] + (buf[pos + 1] << 8 if width == 2 else 0)
+            pos += width
+        state = self._streams.get(csid)
+        if state is None:
+            if fmt != 0:
+                raise ChunkError(f"chunk stream {csid} starts with a fmt {fmt} header")
+            state = _ReaderState()
+        header_len = (11, 7, 3, 0)[fmt]
+        if pos + header_len > len(buf):
+            return None
+        ts_field = int.from_bytes(buf[pos : pos + 3], "big") if fmt <= 2 else 0
+        extended = ts_field == EXTENDED_TIMESTAMP if fmt <= 2 else state.extended
+        length, type_id, stream_id = state.length, state.type_id, state.stream_id
+        if fmt <= 1:
+            length = int.from_bytes(buf[pos + 3 : pos + 6], "big")
+            type_id = buf[pos + 6]
+        if fmt == 0:
+            (stream_id,) = struct.unpack_from("<I", buf, pos + 7)
+        pos += header_len
+        if extended:
+            if pos + 4 > len(buf):
+                return None
+            (ext_value,) = struct.unpack_from(">I", buf, pos)
+            pos += 4
+            if fmt <= 2:
+                ts_field = ext_value
+        # A full header in the middle of a message restarts it (the partial one is lost).
+        starting = not state.payload or fmt <= 2
+        remaining = length if starting else length - len(state.payload)
+        take = min(remaining, self.chunk_size)
+        if pos + take > len(buf):
+            return None
+
+        # The whole chunk is here: commit the header state.
+        self._streams[csid] = state
+        if starting:
+            if fmt == 0:
+                state.timestamp, state.delta = ts_field, ts_field
+            else:
+                if fmt <= 2:
+                    state.delta = ts_field
+                # fmt 3 starting a new message repeats the previous delta (as FFmpeg reads it)
+                state.timestamp = (state.timestamp + state.delta) % _TIMESTAMP_MOD
+            state.length, state.type_id, state.stream_id = length, type_id, stream_id
+            state.extended = extended
+            state.payload.clear()
+        state.payload += buf[pos : pos + take]
+        pos += take
+        if len(state.payload) < state.length:
+            return pos, None
+        message = Message(
+            csid=csid,
+            type_id=state.type_id,
+            stream_id=state.stream_id,
+            timestamp=state.timestamp,
+            payload=bytes(state.payload),
+        )
+        state.payload.clear()
+        return pos, message
+
+
+# -- protocol control and user control messages (payload builders) ------------------------
+
+
+def set_chunk_size(size: int) -> bytes:
+    return struct.pack(">I", size & 0x7FFFFFFF)
+
+
+def acknowledgement(sequence: int) -> bytes:
+    return struct.pack(">I", sequence % _TIMESTAMP_MOD)
+
+
+def window_ack_size(size: int) -> bytes:
+    return struct.pack(">I", size)
+
+
+def user_control(event: UserControlEvent, *values: int) -> bytes:
+    return struct.pack(">H", event) + b"".join(struct.pack(">I", v) for v in values)

@@ -1,0 +1,18 @@
+"""Fixture registry. Fixtures live in ``tests/fixtures/<topic>.py``; import them here.
+
+Keep this file thin: one import line per fixture module, names listed in ``__all__``.
+"""
+
+from tests.fixtures.desktop import pulse, screen_painter, xvfb, xvfb_server
+from tests.fixtures.flv import flv_clip
+from tests.fixtures.nginx import ffmpeg_listen, nginx_rtmp
+
+__all__ = [
+    "ffmpeg_listen",
+    "flv_clip",
+    "nginx_rtmp",
+    "pulse",
+    "screen_painter",
+    "xvfb",
+    "xvfb_server",
+]
