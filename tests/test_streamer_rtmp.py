@@ -241,3 +241,18 @@ def test_rtmps_verifies_the_certificate(nginx_rtmp):
         assert not streamer.wait(1.5)
         assert streamer.is_connected()
     assert streamer.get_statistics()["bytes_acked"] >= 0
+
+
+def test_timestamps_past_0xffffff_ms_use_extended_timestamps(nginx_rtmp):
+    """A stream 4 h 39 min old: the clock starts 2 s before RTMP's 24-bit timestamp limit."""
+    server = nginx_rtmp(on_publish_key=None)
+    limit_s = 0xFFFFFF / 1000
+    stats = stream_for(server.url(KEY), 4.0, clock_offset=limit_s - 2.0)
+    got = probe(server.recording(KEY))
+    assert got.decode_errors == 0, got.error_text
+    assert got.video_dts_monotonic and got.audio_dts_monotonic
+    # 4 s of stream across the limit, no jump; the recording keeps the absolute clock
+    assert got.video_dts_ms[0] < 0xFFFFFF < got.video_dts_ms[-1]
+    assert 3.7 <= (got.video_dts_ms[-1] - got.video_dts_ms[0]) / 1000 <= 4.3
+    assert got.video_frames >= 0.97 * 4 * FPS
+    assert stats["video_packets_dropped"] == 0

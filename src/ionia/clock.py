@@ -24,6 +24,11 @@ class MasterClock:
             self._started.set()
 
     @property
+    def offset(self) -> float:
+        """Clock time at ``start()``: 0 except in tests of long streams."""
+        return self._offset
+
+    @property
     def started(self) -> bool:
         return self._origin is not None
 

@@ -133,6 +133,7 @@ class StreamConfig:
     buffer_packets: int = 100
     loop: bool = False
     connect_timeout: float = 5.0
+    #: no send progress for this long = a stalled connection (OBS waits 15 s)
     io_timeout: float = 5.0
     stop_timeout: float = 3.0
     tls_verify: bool = True
@@ -160,6 +161,7 @@ class StreamConfig:
         loop: bool = False,
         connect_timeout: float = 5.0,
         stop_timeout: float = 3.0,
+        stall_timeout: float = 5.0,
         tls_verify: bool = True,
         ca_file: str | None = None,
         **capture: object,
@@ -201,7 +203,12 @@ class StreamConfig:
             raise ConfigError(f"CA file not found: {ca_file}")
         if encoder != "auto" and not use_nvenc and encoder not in ("x264", "libx264"):
             raise ConfigError(f"encoder {encoder!r} conflicts with use_nvenc=False")
-        for name, value in (("connect timeout", connect_timeout), ("stop timeout", stop_timeout)):
+        timeouts = (
+            ("connect timeout", connect_timeout),
+            ("stop timeout", stop_timeout),
+            ("stall timeout", stall_timeout),
+        )
+        for name, value in timeouts:
             if not 0 < value <= 120:
                 raise ConfigError(
                     f"{name} {value} s is out of range: use more than 0 and at most 120 s"
@@ -222,6 +229,7 @@ class StreamConfig:
             buffer_packets=int(buffer_packets),
             loop=loop,
             connect_timeout=float(connect_timeout),
+            io_timeout=float(stall_timeout),
             stop_timeout=float(stop_timeout),
             tls_verify=tls_verify,
             ca_file=ca_file,

@@ -44,6 +44,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--connect-timeout", type=float, default=5.0, help="seconds (default 5)")
     g.add_argument(
+        "--stall-timeout",
+        type=float,
+        default=5.0,
+        help="no send progress for this long = connection lost, reconnect (default 5 s)",
+    )
+    g.add_argument(
         "--stop-timeout",
         type=float,
         default=3.0,
@@ -173,6 +179,7 @@ def run(args: argparse.Namespace) -> int:
         buffer_ms=args.buffer_ms,
         buffer_packets=args.buffer_packets,
         connect_timeout=args.connect_timeout,
+        stall_timeout=args.stall_timeout,
         stop_timeout=args.stop_timeout,
         tls_verify=not args.insecure,
         ca_file=args.ca_file,

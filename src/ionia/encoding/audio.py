@@ -115,6 +115,8 @@ class AudioEngine:
         self._thread.start()
 
     def _run(self) -> None:
+        # A clock started at an offset (long-stream tests) begins the timeline there.
+        self.samples_produced = int(self._clock.offset * SAMPLE_RATE) // AAC_FRAME * AAC_FRAME
         try:
             while not self._stop.is_set():
                 due = int(self._clock.now() * SAMPLE_RATE)

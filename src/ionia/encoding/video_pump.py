@@ -59,7 +59,7 @@ class VideoPump:
     def _loop(self) -> None:
         fps, clock = self._fps, self._clock
         last = None
-        n = 0
+        n = math.ceil(clock.offset * fps)  # a clock started at an offset begins there
         while clock.wait_until(n / fps, self._stop):
             behind = math.floor(clock.now() * fps) - n
             if behind >= 1:
