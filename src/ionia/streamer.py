@@ -50,6 +50,7 @@ class VideoAudioStreamer:
         self._source_ended = False
         self._clock_offset = 0.0
         self._started_at = 0.0
+        self._start_called = 0.0
         self._final_stats: dict[str, Any] = {}
         self._codec_name = ""
         self._reset_parts()
@@ -122,6 +123,7 @@ class VideoAudioStreamer:
         with self._lock:
             if self._running:
                 raise ConfigError("already running")
+            self._start_called = time.monotonic()
             self._error, self._source_ended = None, False
             self._finished.clear()
             try:
@@ -346,7 +348,12 @@ class VideoAudioStreamer:
             "frames_encoded": encoder.frames_encoded if encoder else 0,
             "latency_p50_ms": sstats.latency_p50_ms if sstats else None,
             "latency_p99_ms": sstats.latency_p99_ms if sstats else None,
-            "first_byte_s": sstats.first_byte_s if sstats else None,
+            # from start() (imports excluded) to the first media byte on the wire
+            "first_byte_s": (
+                round(sstats.first_byte_at - self._start_called, 4)
+                if sstats and sstats.first_byte_at
+                else None
+            ),
             "last_error": str(self._error)
             if self._error
             else (sstats.last_error if sstats else ""),

@@ -40,8 +40,8 @@ class SenderStats:
     reconnects: int
     disconnected_s: float
     last_error: str
-    #: seconds from the first connect attempt to the first media byte written
-    first_byte_s: float | None
+    #: ``time.monotonic()`` when the first media packet was handed to the socket
+    first_byte_at: float | None
     #: capture → handed to the socket, video packets, milliseconds (p50, p99)
     latency_p50_ms: float | None
     latency_p99_ms: float | None
@@ -80,8 +80,7 @@ class Sender:
         self._down_since: float | None = None
         self._down_total = 0.0
         self._last_dts = 0
-        self._t_connect: float | None = None
-        self._first_byte_s: float | None = None
+        self._first_byte_at: float | None = None
         self._latencies: deque[float] = deque(maxlen=4096)
         self._rate_samples: deque[tuple[float, int]] = deque()
 
@@ -89,7 +88,6 @@ class Sender:
 
     def connect_first(self) -> None:
         """Open the first session in the caller's thread so a bad URL or key fails ``start()``."""
-        self._t_connect = time.monotonic()
         sink = self._make_sink()
         try:
             sink.open(self._headers, 0)
@@ -175,8 +173,8 @@ class Sender:
                     self._latencies.append(now - packet.capture_time)
             else:
                 self._audio_sent += 1
-            if self._first_byte_s is None and self._t_connect is not None:
-                self._first_byte_s = now - self._t_connect
+            if self._first_byte_at is None:
+                self._first_byte_at = now
             self._last_dts = max(self._last_dts, packet.dts_ms)
             samples = self._rate_samples
             if not samples or now - samples[-1][0] >= 0.1:
@@ -308,7 +306,7 @@ class Sender:
                 reconnects=self._reconnects,
                 disconnected_s=round(down, 3),
                 last_error=self._last_error,
-                first_byte_s=self._first_byte_s,
+                first_byte_at=self._first_byte_at,
                 latency_p50_ms=_percentile(latencies, 0.50),
                 latency_p99_ms=_percentile(latencies, 0.99),
             )
