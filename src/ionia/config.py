@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,6 +95,13 @@ class Destination:
     file_format: str = ""
 
     @property
+    def identity(self) -> tuple[object, ...]:
+        """Equal for two spellings of the same destination (secret: never show it)."""
+        if self.url is not None:
+            return (self.url.host, self.url.port, self.url.app, self.url.key)
+        return (str(self.path),)
+
+    @property
     def display(self) -> str:
         """Safe to show: the key is masked."""
         return self.url.masked if self.url is not None else str(self.path)
@@ -115,7 +123,14 @@ def parse_destination(target: str) -> Destination:
 class StreamConfig:
     """Every setting of a stream, checked. Build it with ``StreamConfig.create``."""
 
-    destination: Destination
+    #: where the stream goes: one or more ingests (multistreaming) or files
+    destinations: tuple[Destination, ...]
+    #: a local recording alongside, which never drops a packet
+    record: Destination | None = None
+    #: "off"; "on": the encoder follows the link (with one destination; with several, only
+    #: when "shared": it then follows the slowest healthy destination)
+    adaptive_bitrate: str = "off"
+    min_video_bitrate: int = 300_000
     video_source: str = "testsrc"
     audio_mode: str = "tone"
     fps: int = 30
@@ -144,8 +159,11 @@ class StreamConfig:
     @classmethod
     def create(
         cls,
-        target: str,
+        target: str | Sequence[str],
         *,
+        record: str | None = None,
+        adaptive_bitrate: str | bool = "off",
+        min_video_bitrate: int | str = 300_000,
         fps: int = 30,
         video_bitrate: int | str = 5_000_000,
         audio_bitrate: int | str = 192_000,
@@ -166,7 +184,11 @@ class StreamConfig:
         ca_file: str | None = None,
         **capture: object,
     ) -> StreamConfig:
-        destination = parse_destination(target)
+        destinations = _destinations(target)
+        record_to = parse_destination(record) if record else None
+        if record_to is not None and record_to.url is not None:
+            raise ConfigError("--record takes a file (.mp4, .mkv, .flv), not a URL")
+        adaptive = _adaptive_mode(adaptive_bitrate)
         if isinstance(fps, bool) or not isinstance(fps, int | float) or fps != int(fps):
             raise ConfigError(f"fps must be a whole number, not {fps!r}")
         fps = _in_range("fps", int(fps), FPS_RANGE)
@@ -213,8 +235,17 @@ class StreamConfig:
                 raise ConfigError(
                     f"{name} {value} s is out of range: use more than 0 and at most 120 s"
                 )
+        min_vbr = parse_bitrate(min_video_bitrate, what="minimum video bitrate")
+        if adaptive != "off" and not VIDEO_BITRATE_RANGE[0] <= min_vbr <= vbr:
+            raise ConfigError(
+                f"minimum video bitrate {min_vbr} bit/s must be between "
+                f"{VIDEO_BITRATE_RANGE[0]} and the video bitrate ({vbr})"
+            )
         return cls(
-            destination=destination,
+            destinations=destinations,
+            record=record_to,
+            adaptive_bitrate=adaptive,
+            min_video_bitrate=min_vbr,
             video_source=video_source,
             audio_mode=audio_mode,
             fps=fps,
@@ -239,6 +270,33 @@ class StreamConfig:
     @property
     def has_audio(self) -> bool:
         return self.audio_mode != "none"
+
+    @property
+    def destination(self) -> Destination:
+        """The first destination (the only one, unless multistreaming)."""
+        return self.destinations[0]
+
+
+def _destinations(target: str | Sequence[str]) -> tuple[Destination, ...]:
+    targets = [target] if isinstance(target, str) else list(target)
+    if not targets:
+        raise ConfigError("no stream URL given: pass rtmp://host/app/KEY (or set RTMP_URL)")
+    destinations = tuple(parse_destination(t) for t in targets)
+    if len({d.identity for d in destinations}) != len(destinations):
+        shown = ", ".join(d.display for d in destinations)
+        raise ConfigError(f"the same destination is given twice: {shown}")
+    return destinations
+
+
+def _adaptive_mode(value: str | bool) -> str:
+    if value is True:
+        return "on"
+    if value is False or value is None:
+        return "off"
+    mode = str(value).lower()
+    if mode not in ("off", "on", "shared"):
+        raise ConfigError(f"adaptive bitrate must be off, on or shared, not {value!r}")
+    return mode
 
 
 def _check_source(what: str, value: str, names: tuple[str, ...]) -> None:

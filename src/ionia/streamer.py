@@ -1,9 +1,10 @@
-"""``VideoAudioStreamer``: capture → encode → StreamBuffer → sender, with one lifecycle.
+"""``VideoAudioStreamer``: capture → encode → one StreamBuffer + sender per destination.
 
-``start()`` opens everything that can fail (sources, encoders, the first connection) before
-any thread runs, so a bad key or a missing device raises there and leaves nothing behind.
-``stop()`` stops the producers, lets the sender drain to its deadline, and joins every
-thread it started, within ``stop_timeout`` + 1 s even with a dead network.
+``start()`` opens everything that can fail (sources, encoders, the first connection to
+every destination) before any thread runs, so a bad key or a missing device raises there
+and leaves nothing behind. ``stop()`` stops the producers, lets every sender drain to the
+same deadline, and joins every thread it started, within ``stop_timeout`` + 1 s even with
+a dead network.
 """
 
 from __future__ import annotations
@@ -11,29 +12,35 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
-from ionia.buffer import BufferConfig, StreamBuffer
 from ionia.capture.base import AudioSource, VideoSource
 from ionia.capture.factory import create_audio_source, create_video_source
 from ionia.clock import MasterClock
-from ionia.config import StreamConfig, even_size
+from ionia.config import StreamConfig, even_size, parse_destination
 from ionia.encoding.audio import AacEncoder, AudioEngine
 from ionia.encoding.video import VideoEncoder, VideoEncoderSettings
 from ionia.encoding.video_pump import VideoPump
 from ionia.errors import ConfigError, IoniaError
-from ionia.output.file_sink import FileSink
+from ionia.output.output import Output
 from ionia.output.reconnect import ReconnectPolicy
-from ionia.output.rtmp_sink import RtmpSink
-from ionia.output.sender import Sender
-from ionia.output.sink import Sink, StreamHeaders
-from ionia.packet import EncodedPacket
+from ionia.output.sink import StreamHeaders
+from ionia.packet import EncodedPacket, MediaKind
 
 log = logging.getLogger("ionia")
 
+#: statistics summed over destinations
+_SUMMED = (
+    "video_packets_sent", "audio_packets_sent", "video_packets_dropped", "audio_packets_dropped",
+    "bytes_sent", "bytes_acked", "bitrate_kbps", "buffer_packets", "reconnects",
+)  # fmt: skip
+#: statistics that take the worst destination's value
+_WORST = ("buffer_latency_ms", "buffer_max_latency_ms", "congestion", "disconnected_s")
+
 
 class VideoAudioStreamer:
-    """Streams a video source and an audio source live to one RTMP(S) ingest or a file.
+    """Streams a video source and an audio source live to RTMP(S) ingests or files.
 
     >>> s = VideoAudioStreamer()
     >>> s.initialize("rtmp://a.rtmp.youtube.com/live2/KEY", fps=30, video_bitrate=4_500_000)
@@ -49,10 +56,12 @@ class VideoAudioStreamer:
         self._error: IoniaError | None = None
         self._source_ended = False
         self._clock_offset = 0.0
-        self._started_at = 0.0
         self._start_called = 0.0
+        self._started_at = 0.0
         self._final_stats: dict[str, Any] = {}
         self._codec_name = ""
+        self._headers: StreamHeaders | None = None
+        self._video_packets = self._audio_packets = 0
         self._reset_parts()
 
     def _reset_parts(self) -> None:
@@ -60,8 +69,8 @@ class VideoAudioStreamer:
         self._audio_source: AudioSource | None = None
         self._video_encoder: VideoEncoder | None = None
         self._audio_encoder: AacEncoder | None = None
-        self._buffer: StreamBuffer | None = None
-        self._sender: Sender | None = None
+        #: replaced, never mutated, so the producer threads can read it without a lock
+        self._outputs: tuple[Output, ...] = ()
         self._pump: VideoPump | None = None
         self._engine: AudioEngine | None = None
         self._clock: MasterClock | None = None
@@ -70,7 +79,7 @@ class VideoAudioStreamer:
 
     def initialize(
         self,
-        rtmp_url: str,
+        rtmp_url: str | Sequence[str],
         fps: int = 30,
         video_bitrate: int | str = 5_000_000,
         use_nvenc: bool = True,
@@ -84,11 +93,15 @@ class VideoAudioStreamer:
     ) -> None:
         """Check every setting now (``ConfigError`` names the bad one); open nothing yet.
 
-        ``rtmp_url`` may also be a file path ending in .flv, .mp4 or .mkv. Keyword extras:
-        ``encoder``, ``preset``, ``keyint``, ``buffer_ms``, ``buffer_packets``, ``loop``,
-        ``connect_timeout``, ``stop_timeout``, ``tls_verify``, ``ca_file`` and the capture
-        options (``display``, ``monitor``, ``region``, ``cursor``, ``capture``,
-        ``audio_device``, ``system_gain``, ``mic_gain``).
+        ``rtmp_url`` is one URL or a list (multistreaming); a file path ending in .flv,
+        .mp4 or .mkv writes the stream to that file. Keyword extras: ``record`` (a file
+        recorded alongside, never dropping), ``encoder``, ``preset``, ``keyint``,
+        ``buffer_ms``, ``buffer_packets``, ``loop``, ``connect_timeout``, ``stall_timeout``,
+        ``stop_timeout``, ``tls_verify``, ``ca_file``, ``adaptive_bitrate``,
+        ``min_video_bitrate``, and the capture options (``display``, ``monitor``,
+        ``region``, ``cursor``, ``capture``, ``audio_device``, ``system_device``,
+        ``mic_device``, ``system_gain``, ``mic_gain``). ``clock_offset`` (seconds) starts
+        the stream clock late, for testing long streams.
         """
         clock_offset = float(options.pop("clock_offset", 0.0))
         config = StreamConfig.create(
@@ -118,7 +131,7 @@ class VideoAudioStreamer:
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Open sources, encoders and the first session; then start the threads."""
+        """Open sources, encoders and the first sessions; then start the threads."""
         config = self.config
         with self._lock:
             if self._running:
@@ -126,6 +139,8 @@ class VideoAudioStreamer:
             self._start_called = time.monotonic()
             self._error, self._source_ended = None, False
             self._finished.clear()
+            self._final_stats = {}
+            self._video_packets = self._audio_packets = 0
             try:
                 self._open(config)
             except BaseException:
@@ -133,13 +148,15 @@ class VideoAudioStreamer:
                 raise
             self._running = True
             self._started_at = time.monotonic()
-            assert self._clock and self._sender and self._pump
+            assert self._clock and self._pump
             self._clock.start()
-            self._sender.start()
+            for output in self._outputs:
+                output.start()
             if self._engine is not None:
                 self._engine.start()
             self._pump.start()
-            log.info("streaming to %s with %s", config.destination.display, self.get_codec_name())
+            shown = ", ".join(o.destination.display for o in self._outputs)
+            log.info("streaming to %s with %s", shown, self.get_codec_name())
 
     def _open(self, config: StreamConfig) -> None:
         self._video_source = create_video_source(config)
@@ -167,11 +184,7 @@ class VideoAudioStreamer:
         if self._audio_source is not None:
             self._audio_encoder = AacEncoder(config.audio_bitrate)
             self._audio_encoder.open()
-        self._buffer = StreamBuffer(
-            BufferConfig(max_packets=config.buffer_packets, max_latency_ms=config.buffer_ms),
-            on_keyframe_request=video.request_keyframe,
-        )
-        headers = StreamHeaders(
+        self._headers = StreamHeaders(
             width=width,
             height=height,
             fps=config.fps,
@@ -181,16 +194,12 @@ class VideoAudioStreamer:
             audio_config=self._audio_encoder.extradata if self._audio_encoder else None,
             encoder=f"Ionia ({video.name})",
         )
-        self._sender = Sender(
-            destination=config.destination.display,
-            buffer=self._buffer,
-            make_sink=self._make_sink,
-            headers=headers,
-            policy=self._policy,
-            on_fatal=self._fail,
-        )
-        if not self._policy.wait_for_ingest or config.destination.url is None:
-            self._sender.connect_first()
+        outputs = [self._new_output(d) for d in config.destinations]
+        if config.record is not None:
+            outputs.append(self._new_output(config.record, recording=True))
+        self._outputs = tuple(outputs)
+        for output in outputs:
+            output.connect(wait_for_ingest=self._policy.wait_for_ingest)
         self._clock = MasterClock(offset=self._clock_offset)
         self._pump = VideoPump(
             self._video_source, video, self._clock, config.fps, self._deliver, self._fail
@@ -200,24 +209,34 @@ class VideoAudioStreamer:
                 self._audio_source, self._audio_encoder, self._clock, self._deliver, self._fail
             )
 
-    def _make_sink(self) -> Sink:
-        config = self.config
-        dest = config.destination
-        if dest.url is not None:
-            return RtmpSink(
-                dest.url,
-                connect_timeout=config.connect_timeout,
-                io_timeout=config.io_timeout,
-                tls_verify=config.tls_verify,
-                ca_file=config.ca_file,
-            )
-        assert dest.path is not None
-        return FileSink(dest.path, dest.file_format)
+    def _new_output(self, destination: Any, *, recording: bool = False) -> Output:
+        assert self._video_encoder is not None and self._headers is not None
+        return Output(
+            destination,
+            self.config,
+            headers=self._headers,
+            policy=self._policy,
+            on_keyframe_request=self._video_encoder.request_keyframe,
+            on_fatal=self._output_failed,
+            recording=recording,
+        )
 
     def _deliver(self, packet: EncodedPacket) -> None:
-        buffer = self._buffer
-        if buffer is not None:
-            buffer.put(packet)
+        # one producer thread per kind: each counter has a single writer
+        if packet.kind is MediaKind.VIDEO:
+            self._video_packets += 1
+        else:
+            self._audio_packets += 1
+        for output in self._outputs:
+            output.put(packet)
+
+    def _output_failed(self, output: Output, exc: IoniaError) -> None:
+        """One destination gave up: the stream goes on while another can still carry it."""
+        alive = [o for o in self._outputs if o.failed is None and not o.recording]
+        if alive or (output.recording and any(not o.recording for o in self._outputs)):
+            log.error("%s: %s (the other destinations go on)", output.destination.display, exc)
+            return
+        self._fail(exc)
 
     def _fail(self, exc: BaseException) -> None:
         """From a worker thread: the stream cannot go on (or its source ended)."""
@@ -235,23 +254,24 @@ class VideoAudioStreamer:
             if not self._running:
                 return
             self._running = False
-            deadline = self.config.stop_timeout
             for worker in (self._pump, self._engine):
                 if worker is not None:
                     worker.stop(timeout=1.0)
-            for encoder in (self._video_encoder, self._audio_encoder):
-                if isinstance(encoder, VideoEncoder):
-                    for packet in encoder.flush():
-                        self._deliver(packet)
-            if self._sender is not None:
-                self._sender.stop(deadline)
+            if self._video_encoder is not None:
+                for packet in self._video_encoder.flush():
+                    self._deliver(packet)
+            # Every destination drains at once, to the same deadline.
+            for output in self._outputs:
+                output.request_stop(self.config.stop_timeout)
+            for output in self._outputs:
+                output.join()
             self._final_stats = self._collect_statistics()
             self._close_parts()
             self._finished.set()
 
     def _close_parts(self) -> None:
-        if self._buffer is not None:
-            self._buffer.close()
+        for output in self._outputs:
+            output.abort()  # idempotent: after a drain it only closes the buffer
         for part in (
             self._video_encoder,
             self._audio_encoder,
@@ -273,18 +293,55 @@ class VideoAudioStreamer:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
+    # -- live changes ----------------------------------------------------------------------
+
+    def rotate(self, url: str, *, index: int = 0) -> None:
+        """Move destination ``index`` to a new URL/key without a gap: open a session to the
+        new one, switch at the next keyframe, close the old one. No encoder restart."""
+        new_destination = parse_destination(url)
+        with self._lock:
+            if not self._running:
+                raise ConfigError("rotate() needs a running stream")
+            streams = [o for o in self._outputs if not o.recording]
+            if not 0 <= index < len(streams):
+                raise ConfigError(f"no destination {index}: there are {len(streams)}")
+            old = streams[index]
+            new = self._new_output(new_destination)
+            new.connect(wait_for_ingest=False)  # a bad new key fails here; the old one goes on
+            new.start()
+            # The new buffer takes video from a keyframe on; ask for one now.
+            self._outputs = (*(new if o is old else o for o in self._outputs), old)
+            assert self._video_encoder is not None
+            self._video_encoder.request_keyframe()
+        self._retire(old, new)
+
+    def _retire(self, old: Output, new: Output) -> None:
+        """Keep feeding the old session until the new one has sent its first keyframe."""
+        deadline = time.monotonic() + 2 * self.config.keyint_s + 1
+        while new.stats()["video_packets_sent"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        with self._lock:
+            self._outputs = tuple(o for o in self._outputs if o is not old)
+        old.request_stop(self.config.stop_timeout)
+        old.join()
+        log.info("switched %s → %s", old.destination.display, new.destination.display)
+
+    def reconnect_now(self) -> None:
+        for output in self._outputs:
+            output.sender.reconnect_now()
+
     # -- state -----------------------------------------------------------------------------
 
     def is_running(self) -> bool:
         return self._running and self._error is None and not self._source_ended
 
     def is_connected(self) -> bool:
-        sender = self._sender
-        return self._running and sender is not None and sender.connected
+        """True while every live destination is connected."""
+        outputs = [o for o in self._outputs if o.failed is None]
+        return self._running and bool(outputs) and all(o.connected for o in outputs)
 
     def is_backpressure(self) -> bool:
-        buffer = self._buffer
-        return buffer is not None and buffer.backpressure()
+        return any(o.buffer.backpressure() for o in self._outputs if not o.recording)
 
     @property
     def error(self) -> IoniaError | None:
@@ -295,66 +352,53 @@ class VideoAudioStreamer:
     def source_ended(self) -> bool:
         return self._source_ended
 
-    def reconnect_now(self) -> None:
-        if self._sender is not None:
-            self._sender.reconnect_now()
-
     def get_codec_name(self) -> str:
         encoder = self._video_encoder
         return encoder.name if encoder is not None else self._codec_name
 
     def get_statistics(self) -> dict[str, Any]:
         """A snapshot with snake_case keys; after ``stop()`` the final figures."""
-        if self._sender is None and self._final_stats:
+        if not self._outputs and self._final_stats:
             return dict(self._final_stats)
         return self._collect_statistics()
 
     def _collect_statistics(self) -> dict[str, Any]:
-        buffer, sender = self._buffer, self._sender
-        pump, encoder = self._pump, self._video_encoder
-        bstats = buffer.stats() if buffer is not None else None
-        sstats = sender.stats() if sender is not None else None
+        pump, encoder, outputs = self._pump, self._video_encoder, self._outputs
         if encoder is not None:
             self._codec_name = encoder.name
+        per_output = [o.stats() for o in outputs]
+        streams = [s for s in per_output if not s["recording"]] or per_output
         uptime = time.monotonic() - self._started_at if self._started_at else 0.0
-        return {
-            "destination": self._config.destination.display if self._config else "",
+        first = [s["first_byte_at"] for s in streams if s["first_byte_at"]]
+        stats: dict[str, Any] = {
+            "destination": ", ".join(s["destination"] for s in streams),
             "running": self.is_running(),
-            "connected": sstats.connected if sstats else False,
-            "backpressure": bstats.backpressure if bstats else False,
-            "congestion": round(bstats.congestion, 3) if bstats else 0.0,
-            "encoder": encoder.name if encoder is not None else self._codec_name,
-            "video_packets": bstats.video_in if bstats else 0,
-            "audio_packets": bstats.audio_in if bstats else 0,
-            "video_packets_sent": sstats.video_sent if sstats else 0,
-            "audio_packets_sent": sstats.audio_sent if sstats else 0,
-            "video_packets_dropped": bstats.video_dropped if bstats else 0,
-            "audio_packets_dropped": bstats.audio_dropped if bstats else 0,
+            "connected": bool(streams) and all(s["connected"] for s in streams if not s["failed"]),
+            "backpressure": any(s["backpressure"] for s in streams),
+            "encoder": self._codec_name,
+            "video_packets": self._video_packets,
+            "audio_packets": self._audio_packets,
             "keyframes_forced": encoder.keyframes_forced if encoder else 0,
-            "bytes_sent": sstats.bytes_sent if sstats else 0,
-            "bytes_acked": sstats.bytes_acked if sstats else 0,
-            "bitrate_kbps": sstats.bitrate_kbps if sstats else 0.0,
             "video_bitrate_target": encoder.bitrate if encoder else 0,
-            "buffer_packets": bstats.packets if bstats else 0,
-            "buffer_latency_ms": bstats.latency_ms if bstats else 0,
-            "buffer_max_latency_ms": bstats.max_latency_ms_seen if bstats else 0,
-            "reconnects": sstats.reconnects if sstats else 0,
-            "disconnected_s": sstats.disconnected_s if sstats else 0.0,
             "uptime_s": round(uptime, 3),
             "fps": self._config.fps if self._config else 0,
             "frames_captured": pump.frames_captured if pump else 0,
             "frames_duplicated": pump.frames_duplicated if pump else 0,
             "frames_late": pump.frames_late if pump else 0,
             "frames_encoded": encoder.frames_encoded if encoder else 0,
-            "latency_p50_ms": sstats.latency_p50_ms if sstats else None,
-            "latency_p99_ms": sstats.latency_p99_ms if sstats else None,
+            "latency_p50_ms": max((s["latency_p50_ms"] or 0 for s in streams), default=None),
+            "latency_p99_ms": max((s["latency_p99_ms"] or 0 for s in streams), default=None),
             # from start() (imports excluded) to the first media byte on the wire
-            "first_byte_s": (
-                round(sstats.first_byte_at - self._start_called, 4)
-                if sstats and sstats.first_byte_at
-                else None
-            ),
+            "first_byte_s": round(min(first) - self._start_called, 4) if first else None,
             "last_error": str(self._error)
             if self._error
-            else (sstats.last_error if sstats else ""),
+            else "; ".join(s["last_error"] for s in streams if s["last_error"]),
         }
+        for key in _SUMMED:
+            stats[key] = sum(s[key] for s in streams)
+        for key in _WORST:
+            stats[key] = max((s[key] for s in streams), default=0)
+        stats["destinations"] = [
+            {k: v for k, v in s.items() if k != "first_byte_at"} for s in per_output
+        ]
+        return stats

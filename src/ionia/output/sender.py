@@ -112,8 +112,18 @@ class Sender:
 
     def stop(self, timeout: float) -> None:
         """Send what is queued until ``timeout``, close politely, join; never hangs."""
+        self.request_stop(timeout)
+        self.join()
+
+    def request_stop(self, timeout: float) -> None:
+        """Start draining with a deadline; ``join()`` waits for it. Lets several senders
+        drain at once, each within the same deadline."""
         self._deadline = time.monotonic() + timeout
         self._stop.set()
+
+    def join(self) -> None:
+        """Wait for the drain to finish; past the deadline, abort the session."""
+        timeout = max(0.0, self._deadline - time.monotonic())
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)

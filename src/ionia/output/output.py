@@ -1,0 +1,134 @@
+"""One destination of a stream: its own StreamBuffer, sender thread and reconnect policy.
+
+The encoders feed every output; each output drops, stalls, reconnects and fails on its
+own, so a slow or dead destination never slows, drops or disconnects the others. A
+recording is an output whose buffer never drops (its sink is a local file).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ionia.buffer import BufferConfig, StreamBuffer
+from ionia.config import Destination, StreamConfig
+from ionia.errors import IoniaError
+from ionia.output.file_sink import FileSink
+from ionia.output.reconnect import ReconnectPolicy
+from ionia.output.rtmp_sink import RtmpSink
+from ionia.output.sender import Sender
+from ionia.output.sink import Sink, StreamHeaders
+from ionia.packet import EncodedPacket
+
+#: a recording's buffer: bounded only against a disk that stops for minutes
+RECORDING_BUFFER = BufferConfig(max_packets=1_000_000, max_latency_ms=600_000)
+
+
+def make_sink(destination: Destination, config: StreamConfig) -> Sink:
+    if destination.url is not None:
+        return RtmpSink(
+            destination.url,
+            connect_timeout=config.connect_timeout,
+            io_timeout=config.io_timeout,
+            tls_verify=config.tls_verify,
+            ca_file=config.ca_file,
+        )
+    assert destination.path is not None
+    return FileSink(destination.path, destination.file_format)
+
+
+class Output:
+    """A destination with its buffer and sender. ``recording`` outputs never drop."""
+
+    def __init__(
+        self,
+        destination: Destination,
+        config: StreamConfig,
+        *,
+        headers: StreamHeaders,
+        policy: ReconnectPolicy,
+        on_keyframe_request: Callable[[], None],
+        on_fatal: Callable[[Output, IoniaError], None],
+        recording: bool = False,
+    ) -> None:
+        self.destination = destination
+        self.recording = recording
+        self.failed: IoniaError | None = None
+        buffer_config = (
+            RECORDING_BUFFER
+            if recording
+            else BufferConfig(max_packets=config.buffer_packets, max_latency_ms=config.buffer_ms)
+        )
+        self.buffer = StreamBuffer(buffer_config, on_keyframe_request=on_keyframe_request)
+        self.sender = Sender(
+            destination=destination.display,
+            buffer=self.buffer,
+            make_sink=lambda: make_sink(destination, config),
+            headers=headers,
+            policy=policy,
+            on_fatal=self._fatal,
+        )
+        self._on_fatal = on_fatal
+
+    @property
+    def is_network(self) -> bool:
+        return self.destination.url is not None
+
+    def _fatal(self, exc: IoniaError) -> None:
+        self.failed = exc
+        self._on_fatal(self, exc)
+
+    def connect(self, *, wait_for_ingest: bool) -> None:
+        """The first session, in the caller's thread (a bad URL or key fails here)."""
+        if not (wait_for_ingest and self.is_network):
+            self.sender.connect_first()
+
+    def put(self, packet: EncodedPacket) -> None:
+        self.buffer.put(packet)
+
+    def start(self) -> None:
+        self.sender.start()
+
+    def request_stop(self, timeout: float) -> None:
+        self.sender.request_stop(timeout)
+
+    def join(self) -> None:
+        self.sender.join()
+        self.buffer.close()
+
+    def abort(self) -> None:
+        """Give up at once (used when ``start()`` fails half-way)."""
+        self.request_stop(0.0)
+        self.sender.join()
+        self.buffer.close()
+
+    @property
+    def connected(self) -> bool:
+        return self.sender.connected
+
+    def stats(self) -> dict[str, Any]:
+        b, s = self.buffer.stats(), self.sender.stats()
+        return {
+            "destination": self.destination.display,
+            "recording": self.recording,
+            "connected": s.connected,
+            "failed": self.failed is not None,
+            "backpressure": b.backpressure,
+            "congestion": round(b.congestion, 3),
+            "video_packets_sent": s.video_sent,
+            "audio_packets_sent": s.audio_sent,
+            "video_packets_dropped": b.video_dropped,
+            "audio_packets_dropped": b.audio_dropped,
+            "bytes_sent": s.bytes_sent,
+            "bytes_acked": s.bytes_acked,
+            "bitrate_kbps": s.bitrate_kbps,
+            "buffer_packets": b.packets,
+            "buffer_latency_ms": b.latency_ms,
+            "buffer_max_latency_ms": b.max_latency_ms_seen,
+            "reconnects": s.reconnects,
+            "disconnected_s": s.disconnected_s,
+            "latency_p50_ms": s.latency_p50_ms,
+            "latency_p99_ms": s.latency_p99_ms,
+            "first_byte_at": s.first_byte_at,
+            "last_error": str(self.failed) if self.failed else s.last_error,
+        }
