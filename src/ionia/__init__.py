@@ -13,6 +13,7 @@ from ionia.errors import (
     PublishRejected,
 )
 from ionia.output.reconnect import ReconnectPolicy
+from ionia.recorder import VideoAudioRecorder
 from ionia.streamer import VideoAudioStreamer
 
 __version__ = "0.1.0"
@@ -25,6 +26,7 @@ __all__ = [
     "IoniaError",
     "PublishRejected",
     "ReconnectPolicy",
+    "VideoAudioRecorder",
     "VideoAudioStreamer",
     "__version__",
 ]

@@ -184,8 +184,8 @@ class StreamConfig:
         ca_file: str | None = None,
         **capture: object,
     ) -> StreamConfig:
-        destinations = _destinations(target)
         record_to = parse_destination(record) if record else None
+        destinations = _destinations(target, recording=record_to is not None)
         if record_to is not None and record_to.url is not None:
             raise ConfigError("--record takes a file (.mp4, .mkv, .flv), not a URL")
         adaptive = _adaptive_mode(adaptive_bitrate)
@@ -273,13 +273,16 @@ class StreamConfig:
 
     @property
     def destination(self) -> Destination:
-        """The first destination (the only one, unless multistreaming)."""
-        return self.destinations[0]
+        """The first destination (the only one, unless multistreaming), else the recording."""
+        if self.destinations:
+            return self.destinations[0]
+        assert self.record is not None
+        return self.record
 
 
-def _destinations(target: str | Sequence[str]) -> tuple[Destination, ...]:
+def _destinations(target: str | Sequence[str], *, recording: bool) -> tuple[Destination, ...]:
     targets = [target] if isinstance(target, str) else list(target)
-    if not targets:
+    if not targets and not recording:
         raise ConfigError("no stream URL given: pass rtmp://host/app/KEY (or set RTMP_URL)")
     destinations = tuple(parse_destination(t) for t in targets)
     if len({d.identity for d in destinations}) != len(destinations):

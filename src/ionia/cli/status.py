@@ -38,8 +38,24 @@ class StatusLine:
             self._stream.flush()
 
 
+def _state(stats: dict[str, Any]) -> str:
+    if stats.get("failed"):
+        return "FAILED"
+    if stats.get("recording"):
+        return "REC"
+    return "LIVE" if stats.get("connected") else "RECONNECTING"
+
+
 def format_status(stats: dict[str, Any], fps: float) -> str:
-    state = "LIVE" if stats.get("connected") else "RECONNECTING"
+    destinations = stats.get("destinations", [])
+    if len(destinations) > 1:
+        where = " ".join(
+            f"[{_state(d)} {d['destination']} {d['bitrate_kbps']:.0f}k"
+            f" drop {d['video_packets_dropped']}]"
+            for d in destinations
+        )
+        return f"{where} | {fps:.1f} fps | up {stats.get('uptime_s', 0):.0f} s"
+    state = _state(destinations[0]) if destinations else _state(stats)
     return (
         f"{state} {stats.get('destination', '')} | {stats.get('bitrate_kbps', 0):.0f} kbit/s"
         f" | {fps:.1f} fps | drops v {stats.get('video_packets_dropped', 0)}"

@@ -15,8 +15,9 @@ from typing import Any
 from ionia.cli import exitcodes
 from ionia.cli.status import StatusLine
 from ionia.config import parse_bitrate
-from ionia.errors import ConfigError
+from ionia.errors import ConfigError, IoniaError
 from ionia.output.reconnect import ReconnectPolicy
+from ionia.recorder import VideoAudioRecorder
 from ionia.streamer import VideoAudioStreamer
 
 log = logging.getLogger("ionia.cli")
@@ -27,10 +28,11 @@ CONFIG_FILE = "config.json"
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "url",
-        nargs="?",
-        help="rtmp[s]://host/app/KEY or a file (.flv/.mp4/.mkv); "
+        nargs="*",
+        help="rtmp[s]://host/app/KEY or a file (.flv/.mp4/.mkv); several to multistream; "
         "default: $RTMP_URL, then rtmpUrl in ./config.json",
     )
+    p.add_argument("--record", help="also record to this file (never drops, even offline)")
     add_media_arguments(p, video="screen", audio="both")
     g = p.add_argument_group("network")
     g.add_argument(
@@ -77,6 +79,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="retry a refused/unreachable ingest at start instead of exiting",
     )
+    g.add_argument(
+        "--adaptive-bitrate",
+        nargs="?",
+        const="on",
+        default="off",
+        choices=["off", "on", "shared"],
+        help="lower the video bitrate to what the link carries (shared: with several "
+        "destinations, follow the slowest healthy one)",
+    )
+    g.add_argument(
+        "--min-video-bitrate", default="300k", help="adaptive bitrate floor (default 300k)"
+    )
     g.add_argument("--duration", type=float, help="stop cleanly after this many seconds")
     g.add_argument("--stats-json", type=Path, help="write the final statistics here on exit")
 
@@ -119,6 +133,11 @@ def add_media_arguments(p: argparse.ArgumentParser, *, video: str, audio: str) -
     c.add_argument("--mic-gain", type=float, help="microphone gain in dB (default 0)")
 
 
+def resolve_urls(args: list[str]) -> list[str]:
+    """URLs from the command line, else ``$RTMP_URL``, else ``rtmpUrl`` in ./config.json."""
+    return list(args) if args else [resolve_url(None)]
+
+
 def resolve_url(arg: str | None) -> str:
     if arg:
         return arg
@@ -134,6 +153,16 @@ def resolve_url(arg: str | None) -> str:
         if value:
             return str(value)
     raise ConfigError("no stream URL: pass one, set RTMP_URL, or put rtmpUrl in ./config.json")
+
+
+def _rotate(streamer: VideoAudioStreamer, reload_url: bool) -> None:
+    if not reload_url:
+        log.warning("SIGHUP: the URL was given on the command line; nothing to reload")
+        return
+    try:
+        streamer.rotate(resolve_url(None))
+    except IoniaError as exc:
+        log.error("SIGHUP: key rotation failed, the stream goes on as it was: %s", exc)
 
 
 def media_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -174,8 +203,12 @@ def run(args: argparse.Namespace) -> int:
         max_attempts=args.reconnect_attempts,
         wait_for_ingest=args.wait_for_ingest,
     )
+    from_environment = not args.url
     streamer.initialize(
-        resolve_url(args.url),
+        resolve_urls(args.url),
+        record=args.record,
+        adaptive_bitrate=args.adaptive_bitrate,
+        min_video_bitrate=parse_bitrate(args.min_video_bitrate, what="--min-video-bitrate"),
         buffer_ms=args.buffer_ms,
         buffer_packets=args.buffer_packets,
         connect_timeout=args.connect_timeout,
@@ -186,15 +219,30 @@ def run(args: argparse.Namespace) -> int:
         reconnect=policy,
         **media_options(args),
     )
-    return run_until_done(streamer, duration=args.duration, stats_json=args.stats_json)
+    return run_until_done(
+        streamer,
+        duration=args.duration,
+        stats_json=args.stats_json,
+        reload_url=from_environment,
+    )
 
 
 def run_until_done(
-    streamer: VideoAudioStreamer, *, duration: float | None, stats_json: Path | None
+    streamer: VideoAudioStreamer,
+    *,
+    duration: float | None,
+    stats_json: Path | None,
+    reload_url: bool = False,
 ) -> int:
-    """Start, show status, stop on Ctrl-C / --duration / failure / end of source."""
+    """Start, show status, stop on Ctrl-C / --duration / failure / end of source.
+
+    With ``reload_url``, SIGHUP re-reads ``$RTMP_URL`` / ./config.json and moves the stream
+    to the new URL or key without a gap (live key rotation).
+    """
     interrupted = threading.Event()
+    hangup = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: interrupted.set())
+    previous_hup = signal.signal(signal.SIGHUP, lambda *_: hangup.set())
     status = StatusLine()
     code = exitcodes.OK
     try:
@@ -204,11 +252,15 @@ def run_until_done(
             remaining = end - time.monotonic() if end is not None else 1.0
             if remaining <= 0 or streamer.wait(min(1.0, remaining)):
                 break
+            if hangup.is_set():
+                hangup.clear()
+                _rotate(streamer, reload_url)
             status.update(streamer.get_statistics())
     finally:
         status.close()
         streamer.stop()
         signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGHUP, previous_hup)
         if stats_json is not None:
             stats_json.write_text(json.dumps(streamer.get_statistics(), indent=2) + "\n")
     if streamer.error is not None:
@@ -217,6 +269,14 @@ def run_until_done(
     elif interrupted.is_set():
         code = exitcodes.INTERRUPTED
     stats = streamer.get_statistics()
+    for dest in stats["destinations"]:
+        if len(stats["destinations"]) > 1:
+            log.info(
+                "%s: sent %d video / %d audio packets, dropped %d video; %d reconnects%s",
+                dest["destination"], dest["video_packets_sent"], dest["audio_packets_sent"],
+                dest["video_packets_dropped"], dest["reconnects"],
+                f"; {dest['last_error']}" if dest["failed"] else "",
+            )  # fmt: skip
     log.info(
         "sent %d video / %d audio packets, %.1f MB; dropped %d video, %d audio; %d reconnects",
         stats["video_packets_sent"],
@@ -227,3 +287,16 @@ def run_until_done(
         stats["reconnects"],
     )
     return code
+
+
+def add_record_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="where to record: .mp4 (fragmented while written), .mkv, .flv")
+    add_media_arguments(p, video="screen", audio="both")
+    p.add_argument("--duration", type=float, help="stop cleanly after this many seconds")
+    p.add_argument("--stats-json", type=Path, help="write the final statistics here on exit")
+
+
+def run_record(args: argparse.Namespace) -> int:
+    recorder = VideoAudioRecorder()
+    recorder.initialize(args.file, **media_options(args))
+    return run_until_done(recorder, duration=args.duration, stats_json=args.stats_json)
