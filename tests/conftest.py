@@ -3,11 +3,15 @@
 Keep this file thin: one import line per fixture module, names listed in ``__all__``.
 """
 
+from tests.fixtures.bad_servers import bad_server
 from tests.fixtures.desktop import pulse, screen_painter, xvfb, xvfb_server
 from tests.fixtures.flv import flv_clip
 from tests.fixtures.nginx import ffmpeg_listen, nginx_rtmp
+from tests.fixtures.proxy import fault_proxy
 
 __all__ = [
+    "bad_server",
+    "fault_proxy",
     "ffmpeg_listen",
     "flv_clip",
     "nginx_rtmp",

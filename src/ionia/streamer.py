@@ -23,6 +23,7 @@ from ionia.encoding.audio import AacEncoder, AudioEngine
 from ionia.encoding.video import VideoEncoder, VideoEncoderSettings
 from ionia.encoding.video_pump import VideoPump
 from ionia.errors import ConfigError, IoniaError
+from ionia.output.adaptive import AdaptiveBitrate, AdaptiveSettings
 from ionia.output.output import Output
 from ionia.output.reconnect import ReconnectPolicy
 from ionia.output.sink import StreamHeaders
@@ -73,6 +74,7 @@ class VideoAudioStreamer:
         self._outputs: tuple[Output, ...] = ()
         self._pump: VideoPump | None = None
         self._engine: AudioEngine | None = None
+        self._adaptive: AdaptiveBitrate | None = None
         self._clock: MasterClock | None = None
 
     # -- configuration ---------------------------------------------------------------------
@@ -155,6 +157,8 @@ class VideoAudioStreamer:
             if self._engine is not None:
                 self._engine.start()
             self._pump.start()
+            if self._adaptive is not None:
+                self._adaptive.start()
             shown = ", ".join(o.destination.display for o in self._outputs)
             log.info("streaming to %s with %s", shown, self.get_codec_name())
 
@@ -208,6 +212,24 @@ class VideoAudioStreamer:
             self._engine = AudioEngine(
                 self._audio_source, self._audio_encoder, self._clock, self._deliver, self._fail
             )
+        self._adaptive = self._new_adaptive(config, video)
+
+    def _new_adaptive(self, config: StreamConfig, video: VideoEncoder) -> AdaptiveBitrate | None:
+        network = [d for d in config.destinations if d.url is not None]
+        if config.adaptive_bitrate == "off" or not network:
+            return None
+        if config.adaptive_bitrate == "on" and len(network) > 1:
+            log.warning(
+                "adaptive bitrate is off with several destinations: the slow one drops video "
+                "instead (use adaptive_bitrate='shared' to follow the slowest)"
+            )
+            return None
+        settings = AdaptiveSettings(
+            target=config.video_bitrate,
+            floor=config.min_video_bitrate,
+            audio_bitrate=config.audio_bitrate if config.has_audio else 0,
+        )
+        return AdaptiveBitrate(settings, lambda: self._outputs, video.set_bitrate)
 
     def _new_output(self, destination: Any, *, recording: bool = False) -> Output:
         assert self._video_encoder is not None and self._headers is not None
@@ -254,6 +276,8 @@ class VideoAudioStreamer:
             if not self._running:
                 return
             self._running = False
+            if self._adaptive is not None:
+                self._adaptive.stop()
             for worker in (self._pump, self._engine):
                 if worker is not None:
                     worker.stop(timeout=1.0)

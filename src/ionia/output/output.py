@@ -60,6 +60,7 @@ class Output:
             else BufferConfig(max_packets=config.buffer_packets, max_latency_ms=config.buffer_ms)
         )
         self.buffer = StreamBuffer(buffer_config, on_keyframe_request=on_keyframe_request)
+        self.max_latency_ms = buffer_config.max_latency_ms
         self.sender = Sender(
             destination=destination.display,
             buffer=self.buffer,
