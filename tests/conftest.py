@@ -8,6 +8,7 @@ from tests.fixtures.desktop import pulse, screen_painter, xvfb, xvfb_server
 from tests.fixtures.flv import flv_clip
 from tests.fixtures.nginx import ffmpeg_listen, nginx_rtmp
 from tests.fixtures.proxy import fault_proxy
+from tests.fixtures.reliability import reliability_row
 
 __all__ = [
     "bad_server",
@@ -16,6 +17,7 @@ __all__ = [
     "flv_clip",
     "nginx_rtmp",
     "pulse",
+    "reliability_row",
     "screen_painter",
     "xvfb",
     "xvfb_server",
