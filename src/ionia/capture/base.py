@@ -32,6 +32,13 @@ class VideoSource(ABC):
     def size(self) -> tuple[int, int]:
         """Native (width, height) of the frames ``read()`` returns; valid after ``open()``."""
 
+    @property
+    def latency_s(self) -> float:
+        """Mean age of a picture when ``read()`` hands it out (a grabber's own clock runs
+        out of phase with the frame slots). The engine shifts audio by the same amount so
+        a flash and a beep captured together stay together. Synthetic sources: 0."""
+        return 0.0
+
     @abstractmethod
     def read(self, index: int) -> av.VideoFrame | None:
         """The picture for frame slot ``index`` (time ``index / fps`` on the master clock).

@@ -122,18 +122,22 @@ class DriftBuffer:
         out = np.zeros((count, CHANNELS), dtype=np.float32)
         cfg = self.config
         with self._lock:
+            # Steer what is left *after* this read to the target: then every sample waits
+            # exactly ``target_ms`` between arriving and the engine's timeline position of
+            # the block it is read in, which is what ``latency_s`` promises the engine.
             available = self._available()
+            goal = self._target + count
             if not self._primed:
-                if available < self._target:
+                if available < goal:
                     return out
                 # start at the target latency exactly, whatever arrived in one go
                 self._primed = True
-                available = self._skip(available - self._target)
-            elif available > self._target + cfg.resync_ms * SAMPLE_RATE / 1000:
+                available = self._skip(available - goal)
+            elif available > goal + cfg.resync_ms * SAMPLE_RATE / 1000:
                 self._resyncs += 1
-                available = self._skip(available - self._target)
+                available = self._skip(available - goal)
             alpha = 1.0 - math.exp(-count / SAMPLE_RATE / cfg.smoothing_s)
-            self._smoothed += (available - self._smoothed) * alpha
+            self._smoothed += (available - count - self._smoothed) * alpha
             error_ms = (self._smoothed - self._target) * 1000 / SAMPLE_RATE
             correction = cfg.max_correction * error_ms / cfg.full_correction_ms
             limit = cfg.max_correction

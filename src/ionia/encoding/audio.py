@@ -25,8 +25,6 @@ log = logging.getLogger("ionia.encoding")
 
 #: AAC-LC codes 1024 samples per frame.
 AAC_FRAME = 1024
-#: How often the engine wakes: small against a 21 ms AAC frame, cheap at 100 Hz.
-TICK_S = 0.010
 
 
 class AacEncoder:
@@ -72,6 +70,15 @@ class AacEncoder:
         # edit list to skip it, so a player would play it and shift all audio 21 ms late.
         return [self._wrap(p, capture_time) for p in packets if (p.pts or 0) >= 0]
 
+    def flush(self) -> list[EncodedPacket]:
+        """Drain the encoder's look-ahead at the end of the stream."""
+        if self._ctx is None:
+            return []
+        try:
+            return [self._wrap(p, 0.0) for p in self._ctx.encode(None) if (p.pts or 0) >= 0]
+        except av.FFmpegError:
+            return []
+
     def _wrap(self, packet: av.Packet, capture_time: float) -> EncodedPacket:
         ms = round((packet.pts or 0) * 1000 / SAMPLE_RATE)
         return EncodedPacket(
@@ -97,6 +104,8 @@ class AudioEngine:
         clock: MasterClock,
         deliver: Callable[[EncodedPacket], None],
         on_error: Callable[[BaseException], None],
+        *,
+        video_latency_s: float = 0.0,
     ) -> None:
         self._source = source
         self._encoder = encoder
@@ -107,8 +116,10 @@ class AudioEngine:
         self._thread: threading.Thread | None = None
         self.samples_produced = 0
         self.ended = False
-        # Constant for the stream: a varying shift would make audio timestamps jitter.
-        self._latency_samples = round(source.latency_s * SAMPLE_RATE)
+        # Audio is stamped at its capture time less the video source's own staleness, so
+        # what was captured together plays together. Constant for the stream: a varying
+        # shift would make audio timestamps jitter.
+        self._latency_samples = round((source.latency_s - video_latency_s) * SAMPLE_RATE)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="ionia-audio", daemon=True)
@@ -123,7 +134,8 @@ class AudioEngine:
                 while self.samples_produced + AAC_FRAME <= due and not self._stop.is_set():
                     self._produce_one()
                 next_frame_t = (self.samples_produced + AAC_FRAME) / SAMPLE_RATE
-                self._stop.wait(max(0.001, min(TICK_S, next_frame_t - self._clock.now())))
+                # one wake-up per AAC frame: stop() sets the event, so no polling is needed
+                self._stop.wait(max(0.001, next_frame_t - self._clock.now()))
         except EOFError:
             self.ended = True
             self._on_error(EOFError("audio source ended"))
@@ -141,8 +153,12 @@ class AudioEngine:
         self.samples_produced = start + AAC_FRAME
 
     def stop(self, timeout: float = 2.0) -> None:
+        """Stop producing, then hand on what the encoder still holds (its last frame)."""
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
             if self._thread.is_alive():
                 log.warning("audio thread did not stop within %.1f s", timeout)
+                return
+        for packet in self._encoder.flush():
+            self._deliver(packet)

@@ -29,75 +29,123 @@ class AdaptiveSettings:
     target: int
     floor: int
     audio_bitrate: int = 0
-    #: queued span (fraction of the buffer's limit) that counts as congestion
+    #: queue fill (the larger of span / ``max_latency_ms`` and packets / ``max_packets``)
+    #: that counts as congestion; the count limit is usually the first one a backlog meets
     congested_at: float = 0.2
-    #: queued span below which the link is called healthy
+    #: queue fill below which the link is called healthy
     healthy_below: float = 0.05
-    #: seconds of throughput measurement
+    #: seconds of throughput measurement, at most
     window_s: float = 1.5
+    #: seconds of backlog needed before the link's throughput counts as measured
+    measure_s: float = 0.75
     #: share of the measured throughput given to video (headroom for bursts and audio)
     margin: float = 0.85
-    #: step up, as a fraction of the target
+    #: a cut also makes room to send the backlog within this many seconds, so the queue
+    #: drains instead of growing into the buffer's drop threshold
+    drain_s: float = 2.0
+    #: step up, as a fraction of the target; doubles after each step above the ceiling
     step: float = 0.10
     #: healthy seconds between steps up
-    raise_every_s: float = 2.0
+    raise_every_s: float = 1.5
+    #: healthy seconds before stepping above what the link carried at the last cut
+    probe_after_s: float = 6.0
     #: seconds after a cut before another cut (the queue needs time to drain)
-    settle_s: float = 1.5
+    settle_s: float = 1.0
 
 
 class BitrateController:
-    """Decides the video bitrate from (time, bytes sent, queued span) samples."""
+    """Decides the video bitrate from (time, bytes sent, queue fill) samples.
+
+    A cut goes to what the link carried over the window (minus audio, a margin and the
+    backlog's drain); that rate, without the drain, becomes the *ceiling*. Once the queue is
+    short again the bitrate returns to the ceiling at once, and climbs above it only after
+    ``probe_after_s`` of health, in steps that double while the link keeps up: a steady slow
+    link is probed rarely, a link that came back is followed up to the target in seconds.
+    """
 
     def __init__(self, settings: AdaptiveSettings) -> None:
         self.settings = settings
         self.bitrate = settings.target
-        self._samples: deque[tuple[float, int]] = deque()
+        self.ceiling = settings.target
+        #: (time, bytes sent, a backlog was queued)
+        self._samples: deque[tuple[float, int, bool]] = deque()
         self._healthy_since: float | None = None
+        self._last_change = float("-inf")
         self._last_cut = float("-inf")
+        self._step = settings.step
         self.cuts = 0
 
     def link_bps(self) -> float | None:
-        """Bits per second the socket accepted over the window (None until measured)."""
-        if len(self._samples) < 2:
+        """Bits per second the link carried while a backlog waited (None until measured).
+
+        Only samples taken while the queue held a backlog count: the sender was then
+        blocked on the socket, so what it accepted is what the link carries. Before that,
+        the socket accepted what the encoder produced (less than the link, or more while
+        the kernel's and the path's buffers filled), which says nothing about the link."""
+        samples = self._samples
+        if len(samples) < 2 or not samples[-1][2]:
             return None
-        (t0, b0), (t1, b1) = self._samples[0], self._samples[-1]
-        if t1 - t0 < self.settings.window_s / 2:
+        first = len(samples) - 1
+        while first > 0 and samples[first - 1][2]:
+            first -= 1
+        (t0, b0, _), (t1, b1, _) = samples[first], samples[-1]
+        if t1 - t0 < self.settings.measure_s:
             return None
         return (b1 - b0) * 8 / (t1 - t0)
 
-    def update(self, now: float, bytes_sent: int, queued_ms: int, limit_ms: int) -> int | None:
-        """Feed one sample; return a new bitrate when it should change, else None."""
+    def update(self, now: float, bytes_sent: int, fill: float, queued_bytes: int = 0) -> int | None:
+        """Feed one sample; return a new bitrate when it should change, else None.
+
+        ``fill`` is how full the send queue is (0 empty, 1 at the drop threshold);
+        ``queued_bytes`` the payload waiting in it."""
         s = self.settings
-        self._samples.append((now, bytes_sent))
+        self._samples.append((now, bytes_sent, fill > s.healthy_below))
         while self._samples and now - self._samples[0][0] > s.window_s:
             self._samples.popleft()
-        fill = queued_ms / limit_ms if limit_ms else 0.0
         if fill >= s.congested_at:
-            self._healthy_since = None
-            link = self.link_bps()
-            if link is None or now - self._last_cut < s.settle_s:
-                return None
-            wanted = int(link * s.margin) - s.audio_bitrate
-            new = max(s.floor, min(self.bitrate, wanted))
-            if new < self.bitrate:
-                self._last_cut = now
-                self.cuts += 1
-                return self._set(new, f"link carries {link / 1000:.0f} kbit/s")
-            return None
+            return self._congested(now, queued_bytes)
         if fill > s.healthy_below:
             self._healthy_since = None
             return None
         if self._healthy_since is None:
             self._healthy_since = now
+        if self.bitrate >= s.target:
             return None
-        if self.bitrate < s.target and now - self._healthy_since >= s.raise_every_s:
-            self._healthy_since = now
-            return self._set(min(s.target, self.bitrate + int(s.step * s.target)), "link healthy")
-        return None
+        if self.bitrate < self.ceiling:
+            # what the link carried at the last cut: safe to return to at once
+            return self._set(now, self.ceiling, "queue drained")
+        healthy_for = now - self._healthy_since
+        since_change = now - self._last_change
+        if self.ceiling < s.target and healthy_for < s.probe_after_s:
+            return None
+        if since_change < s.raise_every_s:
+            return None
+        new = min(s.target, self.bitrate + int(self._step * s.target))
+        self._step *= 2
+        self.ceiling = new
+        return self._set(now, new, "link healthy")
 
-    def _set(self, bitrate: int, why: str) -> int:
+    def _congested(self, now: float, queued_bytes: int) -> int | None:
+        s = self.settings
+        self._healthy_since = None
+        self._step = s.step
+        link = self.link_bps()
+        if link is None or now - self._last_cut < s.settle_s:
+            return None
+        fits = int(link * s.margin) - s.audio_bitrate
+        self.ceiling = max(s.floor, min(self.ceiling, fits))
+        wanted = fits - int(queued_bytes * 8 / s.drain_s)
+        new = max(s.floor, min(self.bitrate, wanted))
+        if new >= self.bitrate:
+            return None
+        self._last_cut = now
+        self.cuts += 1
+        return self._set(now, new, f"link carries {link / 1000:.0f} kbit/s")
+
+    def _set(self, now: float, bitrate: int, why: str) -> int:
         log.info("video bitrate %d → %d kbit/s (%s)", self.bitrate // 1000, bitrate // 1000, why)
         self.bitrate = bitrate
+        self._last_change = now
         return bitrate
 
 
@@ -137,10 +185,11 @@ class AdaptiveBitrate:
                 id(output), BitrateController(replace(self._settings, target=self.bitrate))
             )
             controller.settings = replace(controller.settings, target=self._settings.target)
-            stats = output.buffer.stats()
-            controller.update(
-                now, output.sender.stats().bytes_sent, stats.latency_ms, output.max_latency_ms
-            )
+            stats, limits = output.buffer.stats(), output.buffer.config
+            # Congestion by count matters: with audio queued alongside, 100 packets is
+            # about 1.3 s, well before the 2 s span limit.
+            fill = max(stats.latency_ms / limits.max_latency_ms, stats.packets / limits.max_packets)
+            controller.update(now, output.sender.stats().bytes_sent, fill, stats.bytes)
             bitrates.append(controller.bitrate)
         if bitrates and min(bitrates) != self.bitrate:
             self.bitrate = min(bitrates)
