@@ -94,7 +94,9 @@ def test_resampled_tone_stays_clean() -> None:
 def test_underrun_gives_silence_then_reprimes() -> None:
     buffer = DriftBuffer(DriftConfig(target_ms=40.0))
     assert not buffer.read(1024).any()  # nothing yet: silence
-    buffer.write(np.full((2400, 2), 0.25, dtype=np.float32))  # 50 ms
+    buffer.write(np.full((2400, 2), 0.25, dtype=np.float32))  # 50 ms: target + block is 61 ms
+    assert not buffer.read(1024).any()  # a read must leave the target behind it: not yet
+    buffer.write(np.full((600, 2), 0.25, dtype=np.float32))  # 62.5 ms
     first = buffer.read(1024)
     assert np.allclose(first[1:], 0.25, atol=1e-6)
     tail = buffer.read(2048)  # more than is left: the rest is silence
@@ -116,10 +118,10 @@ def test_overflow_drops_back_to_target() -> None:
 
 def test_burst_skips_back_to_target() -> None:
     buffer = DriftBuffer(DriftConfig(target_ms=40.0, resync_ms=120.0))
-    buffer.write(np.zeros((1920, 2), dtype=np.float32))
-    buffer.read(1024)
+    buffer.write(np.zeros((3000, 2), dtype=np.float32))
+    buffer.read(1024)  # primes: what is left after each read is the target
     buffer.write(np.zeros((9600, 2), dtype=np.float32))  # 200 ms at once
     buffer.read(1024)
     stats = buffer.stats()
     assert stats.resyncs == 1
-    assert stats.fill_ms == pytest.approx(40.0 - 1024 / 48, abs=1.0)
+    assert stats.fill_ms == pytest.approx(40.0, abs=1.0)
