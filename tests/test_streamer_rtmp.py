@@ -14,6 +14,7 @@ import pytest
 
 from ionia import ConnectionFailed, PublishRejected, VideoAudioStreamer
 from ionia.analysis import analyze
+from tests.fixtures.cli import SYNTHETIC, run_ionia
 from tests.fixtures.media import probe
 from tests.fixtures.nginx import free_port
 
@@ -117,24 +118,7 @@ def test_wrong_key_is_rejected_fast_and_never_printed(nginx_rtmp):
     assert time.monotonic() - start < 3
     assert "wrong-key-777" not in str(info.value)
     assert not streamer.is_running()
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ionia",
-            "stream",
-            server.url("wrong-key-777"),
-            "--video",
-            "testsrc",
-            "--audio",
-            "tone",
-            "--size",
-            "320x240",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    result = run_ionia("stream", server.url("wrong-key-777"), *SYNTHETIC)
     assert result.returncode == 4, result.stderr
     assert "rejected" in result.stderr.lower()
     assert "wrong-key-777" not in result.stdout + result.stderr
@@ -143,24 +127,7 @@ def test_wrong_key_is_rejected_fast_and_never_printed(nginx_rtmp):
 def test_refused_connection_exits_3_fast():
     url = f"rtmp://127.0.0.1:{free_port()}/live/{KEY}"
     start = time.monotonic()
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ionia",
-            "stream",
-            url,
-            "--video",
-            "testsrc",
-            "--audio",
-            "tone",
-            "--size",
-            "320x240",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    result = run_ionia("stream", url, *SYNTHETIC)
     assert time.monotonic() - start < 5 + 2  # + interpreter start-up
     assert result.returncode == 3, result.stderr
     assert "refused" in result.stderr.lower()

@@ -1,23 +1,15 @@
 """The ``ionia`` command as a user runs it: exit codes, messages, and no key anywhere."""
 
 import json
-import subprocess
-import sys
 
 import pytest
+
+from tests.fixtures.cli import run_ionia
 
 KEY = "live_123456_SeCrEtKeY"
 
 
-def ionia(*args, env=None, cwd=None, timeout=30):
-    return subprocess.run(
-        [sys.executable, "-m", "ionia", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        cwd=cwd,
-    )
+ionia = run_ionia
 
 
 @pytest.mark.parametrize(
