@@ -78,3 +78,25 @@ def test_destination_display_masks_the_key():
     config = StreamConfig.create(URL)
     assert config.destination.display == "rtmp://live.example.com/app/****"
     assert "SECRETKEY" not in repr(config)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"region": "10,10,0,5"}, "region"),
+        ({"region": "left half"}, "region"),
+        ({"monitor": -1}, "monitor"),
+        ({"capture": "vnc"}, "backend"),
+        ({"system_gain": 99}, "system gain 99.0 dB is out of range"),
+        ({"audio_mode": "both", "audio_device": "USB"}, "--system-device/--mic-device"),
+    ],
+)
+def test_bad_capture_options_name_the_problem(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        StreamConfig.create(URL, **kwargs)
+
+
+def test_audio_device_goes_to_the_one_device_of_the_mode():
+    config = StreamConfig.create(URL, audio_mode="mic", audio_device="USB", mic_gain=-6)
+    assert (config.capture.mic_device, config.capture.system_device) == ("USB", None)
+    assert config.capture.mic_gain_db == -6.0 and config.capture.cursor

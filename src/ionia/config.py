@@ -7,11 +7,13 @@ Nothing is opened or started before this succeeds.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ionia.errors import ConfigError
 from ionia.output.url import RtmpUrl, parse_rtmp_url
@@ -21,22 +23,6 @@ log = logging.getLogger("ionia")
 AUDIO_MODES = ("both", "system", "mic", "none", "tone")
 VIDEO_SOURCES = ("screen", "testsrc")
 FILE_OUTPUTS = {".flv": "flv", ".mp4": "mp4", ".mkv": "matroska", ".mov": "mov"}
-
-#: capture-layer options, passed through to the screen and audio device sources
-CAPTURE_OPTIONS = frozenset(
-    {
-        "display",
-        "monitor",
-        "region",
-        "cursor",
-        "capture",
-        "audio_device",
-        "system_device",
-        "mic_device",
-        "system_gain",
-        "mic_gain",
-    }
-)
 
 FPS_RANGE = (1, 120)
 VIDEO_BITRATE_RANGE = (100_000, 100_000_000)
@@ -83,6 +69,86 @@ def _in_range(name: str, value: int, bounds: tuple[int, int], unit: str = "") ->
     if not low <= value <= high:
         raise ConfigError(f"{name} {value}{unit} is out of range: use {low}{unit} to {high}{unit}")
     return value
+
+
+SCREEN_BACKENDS = ("auto", "x11grab", "mss")
+GAIN_RANGE_DB = (-60.0, 30.0)
+_REGION = re.compile(r"^\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CaptureOptions:
+    """What to capture from the screen and the audio devices (checked, typed)."""
+
+    #: X display (default: $DISPLAY)
+    display: str | None = None
+    #: 0 = the whole X screen, 1..n = one monitor; None = the primary monitor
+    monitor: int | None = None
+    #: "x,y,w,h" inside the monitor
+    region: str | None = None
+    cursor: bool = True
+    #: screen grabber: auto, x11grab or mss
+    backend: str = "auto"
+    #: device name substrings (None = the default output's loopback / the default input)
+    system_device: str | None = None
+    mic_device: str | None = None
+    system_gain_db: float = 0.0
+    mic_gain_db: float = 0.0
+
+    @classmethod
+    def create(
+        cls,
+        audio_mode: str,
+        *,
+        display: str | None = None,
+        monitor: int | None = None,
+        region: str | None = None,
+        cursor: bool | None = None,
+        capture: str | None = None,
+        audio_device: str | None = None,
+        system_device: str | None = None,
+        mic_device: str | None = None,
+        system_gain: float | None = None,
+        mic_gain: float | None = None,
+    ) -> CaptureOptions:
+        if monitor is not None and (isinstance(monitor, bool) or not isinstance(monitor, int)
+                                    or monitor < 0):  # fmt: skip
+            raise ConfigError(
+                f"monitor must be 0 (whole screen) or a monitor number, not {monitor!r}"
+            )
+        if region is not None:
+            match = _REGION.match(str(region))
+            if not match or int(match.group(3)) == 0 or int(match.group(4)) == 0:
+                raise ConfigError(f"region {region!r} is not x,y,width,height, e.g. 0,0,1280,720")
+        backend = capture or "auto"
+        if backend not in SCREEN_BACKENDS:
+            raise ConfigError(f"screen capture backend must be one of {', '.join(SCREEN_BACKENDS)}")
+        gains = []
+        for name, gain in (("system gain", system_gain), ("mic gain", mic_gain)):
+            value = 0.0 if gain is None else float(gain)
+            if not GAIN_RANGE_DB[0] <= value <= GAIN_RANGE_DB[1]:
+                raise ConfigError(f"{name} {value} dB is out of range: use -60 to 30 dB")
+            gains.append(value)
+        if audio_device:
+            if audio_mode == "both":
+                raise ConfigError(
+                    "with audio 'both', pick devices with --system-device/--mic-device"
+                )
+            if audio_mode == "system":
+                system_device = audio_device
+            else:
+                mic_device = audio_device
+        return cls(
+            display=display,
+            monitor=monitor,
+            region=region,
+            cursor=True if cursor is None else bool(cursor),
+            backend=backend,
+            system_device=system_device,
+            mic_device=mic_device,
+            system_gain_db=gains[0],
+            mic_gain_db=gains[1],
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -153,8 +219,7 @@ class StreamConfig:
     stop_timeout: float = 3.0
     tls_verify: bool = True
     ca_file: str | None = None
-    #: capture options (screen/system/mic), passed to the capture layer as they are
-    capture: dict[str, object] = field(default_factory=dict)
+    capture: CaptureOptions = field(default_factory=CaptureOptions)
 
     @classmethod
     def create(
@@ -182,7 +247,7 @@ class StreamConfig:
         stall_timeout: float = 5.0,
         tls_verify: bool = True,
         ca_file: str | None = None,
-        **capture: object,
+        **capture: Any,
     ) -> StreamConfig:
         record_to = parse_destination(record) if record else None
         destinations = _destinations(target, recording=record_to is not None)
@@ -215,12 +280,15 @@ class StreamConfig:
             raise ConfigError(f"keyframe interval {keyint} s is out of range: use 0.1 to 20 s")
         if buffer_ms < 50 or buffer_packets < 2:
             raise ConfigError("buffer too small: use --buffer-ms >= 50 and --buffer-packets >= 2")
-        unknown = sorted(set(capture) - CAPTURE_OPTIONS)
-        if unknown:
+        try:
+            capture_options = CaptureOptions.create(audio_mode, **capture)
+        except TypeError:
+            params = inspect.signature(CaptureOptions.create).parameters
+            known = sorted(set(params) - {"audio_mode"})
+            unknown = sorted(set(capture) - set(known))
             raise ConfigError(
-                f"unknown option(s) {', '.join(unknown)}: capture options are "
-                f"{', '.join(sorted(CAPTURE_OPTIONS))}"
-            )
+                f"unknown option(s) {', '.join(unknown)}: capture options are {', '.join(known)}"
+            ) from None
         if ca_file is not None and not Path(ca_file).is_file():
             raise ConfigError(f"CA file not found: {ca_file}")
         if encoder != "auto" and not use_nvenc and encoder not in ("x264", "libx264"):
@@ -264,7 +332,7 @@ class StreamConfig:
             stop_timeout=float(stop_timeout),
             tls_verify=tls_verify,
             ca_file=ca_file,
-            capture=dict(capture),
+            capture=capture_options,
         )
 
     @property

@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from typing import Any
 
 from ionia.capture.audio_backend import AudioBackend, AudioDevice, DeviceNotFound
 from ionia.errors import CaptureError
@@ -52,7 +53,7 @@ def list_monitors(display: str | None = None) -> list[ScreenInfo]:
         from mss.exception import ScreenShotError
     except ImportError:
         return _xdpyinfo_screen(display)
-    kwargs = {"display": display} if sys.platform.startswith("linux") else {}
+    kwargs: dict[str, Any] = {"display": display} if sys.platform.startswith("linux") else {}
     try:
         with mss.MSS(**kwargs) as grabber:
             monitors = grabber.monitors

@@ -9,7 +9,7 @@ from ionia.capture.base import AudioSource, VideoSource
 from ionia.capture.media_file import FileAudioSource, FileVideoSource
 from ionia.capture.testsrc import TestPatternSource, ToneSource
 from ionia.config import StreamConfig
-from ionia.errors import CaptureError, ConfigError
+from ionia.errors import CaptureError
 
 #: size of the test pattern when no ``size`` is given
 TESTSRC_SIZE = (1280, 720)
@@ -27,8 +27,15 @@ def create_video_source(config: StreamConfig) -> VideoSource:
                 f"screen capture is not available on this machine ({exc}); "
                 "use video_source='testsrc' or a media file"
             ) from None
-        options = _options(config, SCREEN_OPTIONS)
-        return create_screen_source(str(options.pop("capture", "auto")), fps=config.fps, **options)
+        c = config.capture
+        return create_screen_source(
+            c.backend,
+            display=c.display,
+            monitor=c.monitor,
+            region=c.region,
+            cursor=c.cursor,
+            fps=config.fps,
+        )
     return FileVideoSource(Path(config.video_source), config.fps, loop=config.loop)
 
 
@@ -46,31 +53,12 @@ def create_audio_source(config: StreamConfig) -> AudioSource | None:
                 f"audio capture is not available on this machine ({exc}); "
                 "use audio_mode='tone', 'none' or a media file"
             ) from None
-        return create_device_source(mode, **_audio_device_options(config))
+        c = config.capture
+        return create_device_source(
+            mode,
+            system_device=c.system_device,
+            mic_device=c.mic_device,
+            system_gain_db=c.system_gain_db,
+            mic_gain_db=c.mic_gain_db,
+        )
     return FileAudioSource(Path(mode), loop=config.loop)
-
-
-SCREEN_OPTIONS = ("display", "monitor", "region", "cursor", "capture")
-
-
-def _audio_device_options(config: StreamConfig) -> dict[str, object]:
-    """``audio_device`` names the one device of ``system``/``mic``; ``both`` names each."""
-    opts = config.capture
-    system, mic = opts.get("system_device"), opts.get("mic_device")
-    if opts.get("audio_device"):
-        if config.audio_mode == "both":
-            raise ConfigError("with audio 'both', pick devices with system_device / mic_device")
-        if config.audio_mode == "system":
-            system = opts["audio_device"]
-        else:
-            mic = opts["audio_device"]
-    return {
-        "system_device": system,
-        "mic_device": mic,
-        "system_gain_db": float(opts.get("system_gain") or 0.0),
-        "mic_gain_db": float(opts.get("mic_gain") or 0.0),
-    }
-
-
-def _options(config: StreamConfig, names: tuple[str, ...]) -> dict[str, object]:
-    return {k: v for k, v in config.capture.items() if k in names and v is not None}

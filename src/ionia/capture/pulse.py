@@ -62,7 +62,7 @@ class PulseBackend:
                 AudioDevice(
                     id=name,
                     description=source.get("description", name),
-                    kind=kind,
+                    kind="loopback" if kind == "loopback" else "input",
                     default=default,
                 )
             )

@@ -14,6 +14,8 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 import av
 import numpy as np
@@ -255,7 +257,9 @@ class MssScreenSource(_LatestFrameSource):
         assert self._area is not None
         a = self._area
         box = {"left": a.x, "top": a.y, "width": a.width, "height": a.height}
-        kwargs = {"display": self.display} if sys.platform.startswith("linux") else {}
+        kwargs: dict[str, Any] = (
+            {"display": self.display} if sys.platform.startswith("linux") else {}
+        )
         interval = 1.0 / self.fps
         next_at = time.monotonic()
         try:
@@ -356,16 +360,16 @@ def create_screen_source(
     """
     if isinstance(region, str):
         region = Region.parse(region)
-    common = {"display": display, "monitor": monitor, "region": region, "cursor": cursor}
-    mss_source = MssScreenSource(**common, fps=fps)
+    x11grab = partial(ScreenSource, display, monitor=monitor, region=region, cursor=cursor, fps=fps)
+    mss_source = MssScreenSource(display, monitor=monitor, region=region, cursor=cursor, fps=fps)
     if backend == "mss":
         return mss_source
     if backend == "x11grab":
-        return ScreenSource(**common, fps=fps)
+        return x11grab()
     if backend != "auto":
         raise ConfigError(f"--capture must be auto, x11grab or mss, not {backend!r}")
     if sys.platform.startswith("linux"):
-        return FallbackScreenSource([ScreenSource(**common, fps=fps), mss_source])
+        return FallbackScreenSource([x11grab(), mss_source])
     if sys.platform == "win32":
         # monitors and regions come from mss's coordinates; ddagrab/gdigrab take offsets
         area = resolve_area("", monitor, region) if (monitor or region) else None

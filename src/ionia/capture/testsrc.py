@@ -7,6 +7,8 @@ receiver can measure A/V sync by finding both.
 
 from __future__ import annotations
 
+from typing import cast
+
 import av
 import numpy as np
 
@@ -50,7 +52,7 @@ class TestPatternSource(VideoSource):
     def read(self, index: int) -> av.VideoFrame:
         assert self._sink is not None and self._white is not None, "open() first"
         # The pattern is pulled every slot so its motion stays continuous across flashes.
-        frame = self._sink.pull()
+        frame = cast(av.VideoFrame, self._sink.pull())
         if self._flash and index % self._fps == 0:
             return self._white
         return frame

@@ -12,6 +12,7 @@ import logging
 import threading
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import cast
 
 import av
 from av.video.frame import PictureType
@@ -130,7 +131,7 @@ class VideoEncoder:
         s = self.settings
         if name not in av.codecs_available:
             raise EncoderError("not in this FFmpeg build")
-        ctx = av.CodecContext.create(name, "w")
+        ctx = cast(av.VideoCodecContext, av.CodecContext.create(name, "w"))
         ctx.width, ctx.height = s.width, s.height
         ctx.pix_fmt = "nv12" if name in ("h264_qsv", "h264_vaapi") else "yuv420p"
         ctx.time_base = Fraction(1, s.fps)
@@ -140,7 +141,6 @@ class VideoEncoder:
         ctx.options = _options(name, s)
         ctx.open()
         if not ctx.extradata:
-            ctx.close()
             raise EncoderError("opened without SPS/PPS extradata")
         return ctx
 

@@ -31,7 +31,7 @@ class AdaptiveSettings:
     audio_bitrate: int = 0
     #: queue fill (the larger of span / ``max_latency_ms`` and packets / ``max_packets``)
     #: that counts as congestion; the count limit is usually the first one a backlog meets
-    congested_at: float = 0.2
+    congested_at: float = 0.1
     #: queue fill below which the link is called healthy
     healthy_below: float = 0.05
     #: seconds of throughput measurement, at most
@@ -43,6 +43,8 @@ class AdaptiveSettings:
     #: a cut also makes room to send the backlog within this many seconds, so the queue
     #: drains instead of growing into the buffer's drop threshold
     drain_s: float = 2.0
+    #: a cut before the link is measured multiplies the bitrate by this
+    backoff: float = 0.5
     #: step up, as a fraction of the target; doubles after each step above the ceiling
     step: float = 0.10
     #: healthy seconds between steps up
@@ -72,6 +74,7 @@ class BitrateController:
         self._healthy_since: float | None = None
         self._last_change = float("-inf")
         self._last_cut = float("-inf")
+        self._provisional_cut = False
         self._step = settings.step
         self.cuts = 0
 
@@ -107,6 +110,7 @@ class BitrateController:
         if fill > s.healthy_below:
             self._healthy_since = None
             return None
+        self._provisional_cut = False
         if self._healthy_since is None:
             self._healthy_since = now
         if self.bitrate >= s.target:
@@ -130,17 +134,26 @@ class BitrateController:
         self._healthy_since = None
         self._step = s.step
         link = self.link_bps()
-        if link is None or now - self._last_cut < s.settle_s:
-            return None
-        fits = int(link * s.margin) - s.audio_bitrate
-        self.ceiling = max(s.floor, min(self.ceiling, fits))
-        wanted = fits - int(queued_bytes * 8 / s.drain_s)
-        new = max(s.floor, min(self.bitrate, wanted))
+        if link is None:
+            # Not measured yet, and the path's buffers are already full: halve now (the
+            # encoder takes ~0.5 s to follow), refine once the link is measured.
+            if self._provisional_cut:
+                return None
+            self._provisional_cut = True
+            new = max(s.floor, int(self.bitrate * s.backoff))
+            why = "queue growing"
+        else:
+            if now - self._last_cut < s.settle_s:
+                return None
+            fits = int(link * s.margin) - s.audio_bitrate
+            self.ceiling = max(s.floor, min(self.ceiling, fits))
+            new = max(s.floor, fits - int(queued_bytes * 8 / s.drain_s))
+            why = f"link carries {link / 1000:.0f} kbit/s"
         if new >= self.bitrate:
             return None
         self._last_cut = now
         self.cuts += 1
-        return self._set(now, new, f"link carries {link / 1000:.0f} kbit/s")
+        return self._set(now, new, why)
 
     def _set(self, now: float, bitrate: int, why: str) -> int:
         log.info("video bitrate %d → %d kbit/s (%s)", self.bitrate // 1000, bitrate // 1000, why)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 from fractions import Fraction
 from pathlib import Path
+from typing import cast
 
 import av
 
@@ -29,7 +30,7 @@ def _templates(headers: StreamHeaders) -> av.container.InputContainer:
     data += flv.file_tag(flv.TagType.VIDEO, 0, flv.avc_sequence_header(headers.video_config))
     if headers.audio_config is not None:
         data += flv.file_tag(flv.TagType.AUDIO, 0, flv.aac_sequence_header(headers.audio_config))
-    return av.open(io.BytesIO(data), format="flv")
+    return cast(av.container.InputContainer, av.open(io.BytesIO(data), format="flv"))
 
 
 class FileSink(Sink):
@@ -68,7 +69,9 @@ class FileSink(Sink):
         out_packet = av.Packet(data)
         out_packet.pts, out_packet.dts = packet.pts_ms, packet.dts_ms
         out_packet.time_base = MS
-        out_packet.stream = self._video if video else self._audio
+        stream = self._video if video else self._audio
+        assert stream is not None
+        out_packet.stream = stream
         out_packet.is_keyframe = packet.keyframe
         self._out.mux(out_packet)
         self._bytes += len(data)
