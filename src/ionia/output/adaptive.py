@@ -45,12 +45,16 @@ class AdaptiveSettings:
     drain_s: float = 2.0
     #: a cut before the link is measured multiplies the bitrate by this
     backoff: float = 0.5
-    #: step up, as a fraction of the target; doubles after each step above the ceiling
+    #: step up, as a fraction of the target
     step: float = 0.10
-    #: healthy seconds between steps up
-    raise_every_s: float = 1.5
-    #: healthy seconds before stepping above what the link carried at the last cut
-    probe_after_s: float = 6.0
+    #: each step above the ceiling that the link keeps up with is this much bigger
+    step_growth: float = 1.5
+    #: healthy seconds between steps up (the path's buffers hide an overshoot for ~2 s)
+    raise_every_s: float = 2.0
+    #: healthy seconds before stepping above what the link carried at the last cut; each
+    #: probe the link could not carry doubles the wait, up to ``probe_max_s``
+    probe_after_s: float = 5.0
+    probe_max_s: float = 20.0
     #: seconds after a cut before another cut (the queue needs time to drain)
     settle_s: float = 1.0
 
@@ -61,7 +65,7 @@ class BitrateController:
     A cut goes to what the link carried over the window (minus audio, a margin and the
     backlog's drain); that rate, without the drain, becomes the *ceiling*. Once the queue is
     short again the bitrate returns to the ceiling at once, and climbs above it only after
-    ``probe_after_s`` of health, in steps that double while the link keeps up: a steady slow
+    ``probe_after_s`` of health, in steps that grow while the link keeps up: a steady slow
     link is probed rarely, a link that came back is followed up to the target in seconds.
     """
 
@@ -76,6 +80,8 @@ class BitrateController:
         self._last_cut = float("-inf")
         self._provisional_cut = False
         self._step = settings.step
+        self._probe_wait = settings.probe_after_s
+        self._probing = False
         self.cuts = 0
 
     def link_bps(self) -> float | None:
@@ -120,13 +126,16 @@ class BitrateController:
             return self._set(now, self.ceiling, "queue drained")
         healthy_for = now - self._healthy_since
         since_change = now - self._last_change
-        if self.ceiling < s.target and healthy_for < s.probe_after_s:
+        if self.ceiling < s.target and healthy_for < self._probe_wait:
             return None
         if since_change < s.raise_every_s:
             return None
         new = min(s.target, self.bitrate + int(self._step * s.target))
-        self._step *= 2
+        self._step *= s.step_growth
         self.ceiling = new
+        self._probing = new < s.target
+        if not self._probing:
+            self._probe_wait = s.probe_after_s
         return self._set(now, new, "link healthy")
 
     def _congested(self, now: float, queued_bytes: int) -> int | None:
@@ -141,10 +150,14 @@ class BitrateController:
                 return None
             self._provisional_cut = True
             new = max(s.floor, int(self.bitrate * s.backoff))
+            self.ceiling = min(self.ceiling, new)
             why = "queue growing"
         else:
             if now - self._last_cut < s.settle_s:
                 return None
+            if self._probing:  # the last step up was too much: probe less often
+                self._probing = False
+                self._probe_wait = min(s.probe_max_s, 2 * self._probe_wait)
             fits = int(link * s.margin) - s.audio_bitrate
             self.ceiling = max(s.floor, min(self.ceiling, fits))
             new = max(s.floor, fits - int(queued_bytes * 8 / s.drain_s))

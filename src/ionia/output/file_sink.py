@@ -21,8 +21,15 @@ from ionia.output.sink import Sink, StreamHeaders
 from ionia.packet import EncodedPacket, MediaKind
 
 MS = Fraction(1, 1000)
-#: fragmented MP4: a crash costs at most the fragment being written (one GOP)
-MP4_OPTIONS = {"movflags": "+frag_keyframe+empty_moov+default_base_moof"}
+#: fragmented MP4: a crash costs at most the fragment being written. A fragment ends at
+#: each keyframe or after ``frag_duration`` (µs), whichever comes first, so ~1 s even with
+#: a long GOP; ``flush_packets`` writes each finished fragment out at once instead of
+#: leaving its tail in FFmpeg's I/O buffer (else the file on disk always ends mid-fragment).
+MP4_OPTIONS = {
+    "movflags": "+frag_keyframe+empty_moov+default_base_moof",
+    "frag_duration": "1000000",
+    "flush_packets": "1",
+}
 
 
 def _templates(headers: StreamHeaders) -> av.container.InputContainer:
