@@ -100,3 +100,9 @@ def test_audio_device_goes_to_the_one_device_of_the_mode():
     config = StreamConfig.create(URL, audio_mode="mic", audio_device="USB", mic_gain=-6)
     assert (config.capture.mic_device, config.capture.system_device) == ("USB", None)
     assert config.capture.mic_gain_db == -6.0 and config.capture.cursor
+
+
+def test_packet_limit_follows_the_span_limit_unless_given():
+    assert StreamConfig.create(URL).max_packets == 185  # (30 + 46.9) packets/s × 2 s × 1.2
+    assert StreamConfig.create(URL, audio_mode="none", buffer_ms=500).max_packets == 100
+    assert StreamConfig.create(URL, buffer_packets=100).max_packets == 100

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -211,7 +212,8 @@ class StreamConfig:
     profile: str = "high"
     keyint_s: float = 2.0
     buffer_ms: int = 2000
-    buffer_packets: int = 100
+    #: None = derived from buffer_ms (see ``max_packets``)
+    buffer_packets: int | None = None
     loop: bool = False
     connect_timeout: float = 5.0
     #: no send progress for this long = a stalled connection (OBS waits 15 s)
@@ -240,7 +242,7 @@ class StreamConfig:
         preset: str = "veryfast",
         keyint: float = 2.0,
         buffer_ms: int = 2000,
-        buffer_packets: int = 100,
+        buffer_packets: int | None = None,
         loop: bool = False,
         connect_timeout: float = 5.0,
         stop_timeout: float = 3.0,
@@ -278,7 +280,7 @@ class StreamConfig:
         _check_source("audio mode", audio_mode, AUDIO_MODES)
         if not 0.1 <= keyint <= 20:
             raise ConfigError(f"keyframe interval {keyint} s is out of range: use 0.1 to 20 s")
-        if buffer_ms < 50 or buffer_packets < 2:
+        if buffer_ms < 50 or (buffer_packets is not None and buffer_packets < 2):
             raise ConfigError("buffer too small: use --buffer-ms >= 50 and --buffer-packets >= 2")
         try:
             capture_options = CaptureOptions.create(audio_mode, **capture)
@@ -325,7 +327,7 @@ class StreamConfig:
             preset=preset,
             keyint_s=float(keyint),
             buffer_ms=int(buffer_ms),
-            buffer_packets=int(buffer_packets),
+            buffer_packets=None if buffer_packets is None else int(buffer_packets),
             loop=loop,
             connect_timeout=float(connect_timeout),
             io_timeout=float(stall_timeout),
@@ -334,6 +336,20 @@ class StreamConfig:
             ca_file=ca_file,
             capture=capture_options,
         )
+
+    @property
+    def max_packets(self) -> int:
+        """The send buffer's packet limit.
+
+        The original design's 100 packets is only ~1.3 s of 30 fps video + AAC, so it would
+        fire before the 2000 ms span limit and make ``buffer_ms`` meaningless. By default
+        the limit is derived so the span decides: 20 % above the packets ``buffer_ms``
+        holds, and never below 100. An explicit ``buffer_packets`` is used as given.
+        """
+        if self.buffer_packets is not None:
+            return self.buffer_packets
+        per_second = self.fps + (48_000 / 1024 if self.has_audio else 0)
+        return max(100, math.ceil(per_second * self.buffer_ms / 1000 * 1.2))
 
     @property
     def has_audio(self) -> bool:

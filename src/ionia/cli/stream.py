@@ -42,7 +42,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="max queued video span before dropping video, ms (default 2000)",
     )
     g.add_argument(
-        "--buffer-packets", type=int, default=100, help="max queued packets (default 100)"
+        "--buffer-packets",
+        type=int,
+        help="max queued packets (default: 20 %% above what --buffer-ms holds, at least 100)",
     )
     g.add_argument("--connect-timeout", type=float, default=5.0, help="seconds (default 5)")
     g.add_argument(

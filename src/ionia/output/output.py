@@ -32,6 +32,7 @@ def make_sink(destination: Destination, config: StreamConfig) -> Sink:
             io_timeout=config.io_timeout,
             tls_verify=config.tls_verify,
             ca_file=config.ca_file,
+            bitrate=config.video_bitrate + (config.audio_bitrate if config.has_audio else 0),
         )
     assert destination.path is not None
     return FileSink(destination.path, destination.file_format)
@@ -57,7 +58,7 @@ class Output:
         buffer_config = (
             RECORDING_BUFFER
             if recording
-            else BufferConfig(max_packets=config.buffer_packets, max_latency_ms=config.buffer_ms)
+            else BufferConfig(max_packets=config.max_packets, max_latency_ms=config.buffer_ms)
         )
         self.buffer = StreamBuffer(buffer_config, on_keyframe_request=on_keyframe_request)
         self.max_latency_ms = buffer_config.max_latency_ms

@@ -8,6 +8,17 @@ from ionia.output.sink import Sink, StreamHeaders
 from ionia.output.url import RtmpUrl
 from ionia.packet import EncodedPacket, MediaKind
 
+#: what the kernel may hold before congestion shows in the StreamBuffer
+SEND_BUFFER_SECONDS = 0.25
+MIN_SEND_BUFFER = 16 * 1024
+
+
+def send_buffer_size(bitrate: int) -> int:
+    """``SO_SNDBUF`` for a stream of ``bitrate`` bit/s: a quarter second of it (Linux
+    doubles what it is given), so a slow link is seen in our buffer, not hidden in the
+    kernel's; never so small that a keyframe needs many wake-ups."""
+    return max(MIN_SEND_BUFFER, int(bitrate / 8 * SEND_BUFFER_SECONDS))
+
 
 class RtmpSink(Sink):
     def __init__(
@@ -18,6 +29,7 @@ class RtmpSink(Sink):
         io_timeout: float,
         tls_verify: bool = True,
         ca_file: str | None = None,
+        bitrate: int = 5_000_000,
     ) -> None:
         self._client = RtmpClient(
             url,
@@ -25,6 +37,7 @@ class RtmpSink(Sink):
             io_timeout=io_timeout,
             tls_verify=tls_verify,
             ca_file=ca_file,
+            send_buffer_bytes=send_buffer_size(bitrate),
         )
 
     def open(self, headers: StreamHeaders, start_ms: int) -> None:
