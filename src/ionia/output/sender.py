@@ -76,6 +76,7 @@ class Sender:
         self._acked_closed = 0
         self._video_sent = self._audio_sent = 0
         self._reconnects = 0
+        self._ever_up = False  # a session was published once (rejections may then be retried)
         self._last_error = ""
         self._down_since: float | None = None
         self._down_total = 0.0
@@ -95,6 +96,7 @@ class Sender:
             sink.abort()
             raise
         self._sink = sink
+        self._ever_up = True
         self._buffer.set_connected(True)
 
     def start(self) -> None:
@@ -227,7 +229,9 @@ class Sender:
                 sink.abort()
                 rejected += 1
                 self._last_error = str(exc)
-                if rejected > self._policy.rejected_retries:
+                # Before any good session (--wait-for-ingest) a rejection is a wrong key or
+                # app, as at a first connect: fatal at once. After one, a key may have expired.
+                if not self._ever_up or rejected > self._policy.rejected_retries:
                     self._fatal(exc)
                     return False
             except (ConnectionFailed, OSError) as exc:
@@ -256,7 +260,9 @@ class Sender:
             if self._down_since is not None:
                 self._down_total += time.monotonic() - self._down_since
                 self._down_since = None
-            self._reconnects += 1
+            if self._ever_up:  # the first session after --wait-for-ingest is no reconnect
+                self._reconnects += 1
+        self._ever_up = True
         self._buffer.set_connected(True)
         log.info("%s: reconnected (%d so far)", self._destination, self._reconnects)
 

@@ -1,0 +1,172 @@
+"""Render the measured rows of the fault-injection suite into ``docs/reliability.md``.
+
+``make reliability`` runs ``pytest -m reliability`` (each scenario writes one JSON row into
+``build/reliability/``) and then this script. Every figure in the document comes from those
+rows: nothing in the table is typed by hand. Rerun both to refresh it.
+
+    python benchmarks/reliability_report.py [--results DIR] [--doc docs/reliability.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from _common import machine, markdown_table  # noqa: E402
+from tests.fixtures.reliability import COLUMNS, RESULTS_DIR  # noqa: E402
+
+#: what each scenario does, by its ``order`` (tests/reliability/test_faults.py)
+SCENARIOS = {
+    1: "nginx-rtmp (master and worker) is SIGKILLed mid-stream: the connection drops without "
+    "an RTMP goodbye; 3 s later it is started again on the same port. The sender must see "
+    "the loss, retry with its backoff while the port refuses, and publish again by itself; "
+    "nginx appends the new session to the same recording.",
+    2: "nginx-rtmp is SIGSTOPped for 15 s behind the fault proxy, then SIGCONTed. Nothing "
+    "closes: the socket buffers on the way fill, then sends make no progress. The default "
+    "stall timeout (5 s) must call the session lost; retries time out in the handshake "
+    "(the kernel still accepts connections for the frozen process) until it resumes.",
+    3: "The proxy throttles the link to half of the bitrate the stream measured on the wire "
+    "for 10 s. The connection stays up: the send buffer must keep its queued video span "
+    "under `buffer_ms` (2000 ms) by dropping video up to the next keyframe, never audio, "
+    "report `congestion`, and ask the encoder for a keyframe once the queue has drained so "
+    "the picture comes back within a frame.",
+    4: "The proxy resets the connection (TCP RST both ways) 5 times, every 10 s. Each time "
+    "the sender must reconnect at once (first retry within 1 s) with fresh headers and a "
+    "forced keyframe.",
+    5: "Two servers that never speak RTMP: one accepts TCP and never answers the handshake, "
+    "one answers it with random bytes. `start()` must raise `ConnectionFailed` within the "
+    "connect timeout, and `ionia stream` must exit with code 3.",
+    6: "A wrong stream key at the first connect (nginx's `on_publish` denies it) must be "
+    "fatal at once: `PublishRejected`, exit code 4, exactly one attempt. After a good start, "
+    "the key is revoked and the connection cut: the reconnect is rejected, retried "
+    "`rejected_retries` (3) times, then the stream ends with `PublishRejected`.",
+    7: "`start()`/`stop()` 50 times in a row on one streamer against nginx-rtmp: no thread, "
+    "file descriptor or socket may be left, and RSS may not grow beyond noise (5 MB).",
+    8: "Ten minutes of 1280x720 at 30 fps, 2.5 Mbit/s, to nginx-rtmp: RSS sampled every "
+    "10 s must stay flat after a 60 s warm-up (growth under 5 MB) and the A/V offset "
+    "measured on every flash/beep pair of the recording must stay within one frame.",
+}
+
+#: how each column is measured
+MEASURES = {
+    "time_to_detect_s": "from the instant the fault starts to the first statistics sample "
+    "(`get_statistics()`, polled every 50 ms) showing the destination disconnected; for the "
+    "throttled link, to the first sample with `congestion` >= 0.5; for the bad servers, how "
+    "long `start()` took to raise.",
+    "time_to_recover_s": "from the instant the fault ends (ingest restarted, SIGCONT, "
+    "throttle lifted; a cut ends as it starts) to the first sample showing the destination "
+    "connected again *and* a video packet sent on the new session; for the throttled link, "
+    "to the first sample with `congestion` below 0.25.",
+    "audio_lost_ms": "holes in the received recording's audio timeline (gaps between AAC "
+    "packets beyond one 21.3 ms frame), i.e. what a viewer does not hear. It agrees with the "
+    "sender's `audio_packets_dropped` × 21.3 ms plus what an aborted session had in its "
+    "socket buffers.",
+    "video_dropped_frames": "the send buffer's `video_packets_dropped` (discarded while "
+    "disconnected, refused until the next keyframe, or dropped under congestion). The "
+    "recording holds `video_packets_sent` frames minus at most what an aborted session "
+    "had in flight.",
+    "decode_errors": "lines printed by `ffmpeg -v error -i recording -f null -` plus one if "
+    "it fails; the suite asserts 0.",
+}
+
+
+def load_rows(results: Path) -> list[dict[str, Any]]:
+    rows = [json.loads(p.read_text()) for p in sorted(results.glob("*.json"))]
+    return sorted(rows, key=lambda r: (r["order"], r["scenario"]))
+
+
+def cell(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.2f}" if abs(value) < 100 else f"{value:.0f}"
+    return str(value)
+
+
+def render(rows: list[dict[str, Any]], info: dict[str, str]) -> str:
+    header = ["#", "scenario", *COLUMNS.values()]
+    table = markdown_table(
+        header,
+        [[str(r["order"]), r["scenario"], *(cell(r.get(k)) for k in COLUMNS)] for r in rows],
+    )
+    measured = [r["measured_at"] for r in rows]
+    when = (
+        dt.datetime.fromtimestamp(max(measured), dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        if measured
+        else "never"
+    )
+    missing = sorted(set(SCENARIOS) - {r["order"] for r in rows})
+    out = [
+        "# Reliability",
+        "",
+        "<!-- Generated by benchmarks/reliability_report.py from build/reliability/*.json: "
+        "do not edit. -->",
+        "",
+        "What the engine does when the network or the ingest fails, measured by the "
+        "fault-injection suite (`tests/reliability/test_faults.py`) against a real "
+        "nginx-rtmp on loopback, through a TCP proxy that throttles, stalls or cuts. "
+        "`make reliability` runs the scenarios (`pytest -m reliability`), each of which "
+        "asserts the behaviour, decodes what nginx recorded and writes one row; then this "
+        "document is generated from those rows. Short versions of the same scenarios run "
+        "in the default `make test`.",
+        "",
+        f"Measured {when}.",
+        "",
+        table,
+        "",
+        "— : not applicable to the scenario (nothing was streamed, or nothing was lost).",
+        "",
+    ]
+    if missing:
+        out += [f"Not measured in this run: scenarios {', '.join(map(str, missing))}.", ""]
+    out += ["## The scenarios", ""]
+    for r in rows:
+        out.append(f"{r['order']}. **{r['scenario']}.** {SCENARIOS.get(r['order'], '')}")
+        if r.get("notes"):
+            out.append(f"   Measured: {r['notes']}.")
+    out += ["", "## How each figure is measured", ""]
+    for key, heading in COLUMNS.items():
+        out.append(f"- **{heading}**: {MEASURES[key]}")
+    out += [
+        "",
+        "All scenarios stream FFmpeg's `testsrc2` pattern with a white flash on the first "
+        "frame of every second and a 1 kHz beep at the same instant (640x360 at 30 fps, "
+        "1 Mbit/s, keyframe every 2 s, AAC 192 kbit/s, unless the scenario says otherwise), "
+        "with the default reconnect policy: first retry after 1 s × 50–100 % jitter, "
+        "doubling to 10 s. Every recording is also checked for monotonic timestamps, video "
+        "resuming on a keyframe after every hole, and A/V offset within one frame (33 ms) on "
+        "every flash/beep pair, using the packets' own timestamps.",
+        "",
+        "## Machine",
+        "",
+        markdown_table(["", ""], [[k, v] for k, v in info.items()]),
+        "",
+    ]
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--results", type=Path, default=ROOT / RESULTS_DIR)
+    p.add_argument("--doc", type=Path, default=ROOT / "docs" / "reliability.md")
+    args = p.parse_args(argv)
+    rows = load_rows(args.results)
+    if not rows:
+        print(f"no rows in {args.results}: run `pytest -m reliability` first", file=sys.stderr)
+        return 1
+    text = render(rows, machine())
+    args.doc.parent.mkdir(parents=True, exist_ok=True)
+    args.doc.write_text(text)
+    print(f"wrote {args.doc} ({len(rows)} scenarios)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
