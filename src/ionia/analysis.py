@@ -18,6 +18,8 @@ FLASH_LUMA = 200
 #: 1 ms audio blocks: the beep onset is found to within a millisecond
 BLOCK_S = 0.001
 BEEP_RMS = 0.05
+#: a jump in audio timestamps larger than this starts a new segment (a hole in the stream)
+GAP_S = 0.05
 
 
 @dataclass(kw_only=True)
@@ -115,35 +117,50 @@ def _video(container: av.container.InputContainer, report: MediaReport) -> None:
 
 
 def _audio(container: av.container.InputContainer, report: MediaReport) -> None:
+    """Beep onsets from each frame's own timestamp, so a hole in the audio (a reconnect)
+    does not shift every later onset; the first onset of a segment is skipped, since a
+    beep may have been cut in half by the hole."""
     stream = container.streams.audio[0]
     report.audio_codec = stream.codec_context.name
     resampler = av.AudioResampler(format="flt", layout="mono", rate=48_000)
-    chunks: list[np.ndarray] = []
-    start: float | None = None
+    segments: list[tuple[float, list[np.ndarray]]] = []
+    expected: float | None = None
     for frame in _decode(container, stream, report):
-        if start is None:
-            start = float(frame.time or 0.0)
+        t = float(frame.time or 0.0)
+        if expected is None or abs(t - expected) > GAP_S:
+            segments.append((t, []))
+            expected = t
         for out in resampler.resample(frame):
-            chunks.append(out.to_ndarray().reshape(-1))
-    if start is None:
+            samples = out.to_ndarray().reshape(-1)
+            segments[-1][1].append(samples)
+            expected += len(samples) / 48_000
+    if not segments:
         return
-    samples = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
-    report.audio_start_s = start
-    report.audio_end_s = start + len(samples) / 48_000
+    report.audio_start_s = segments[0][0]
+    report.audio_end_s = expected if expected is not None else segments[0][0]
+    for number, (start, chunks) in enumerate(segments):
+        onsets = _onsets(np.concatenate(chunks) if chunks else np.zeros(0, np.float32))
+        for index, onset in enumerate(onsets):
+            if number > 0 and index == 0 and onset < 0.1:
+                continue  # the segment starts inside a beep: not an onset
+            report.beeps_s.append(round(start + onset, 4))
+
+
+def _onsets(samples: np.ndarray) -> list[float]:
+    """Seconds (from the first sample) where a beep starts; ignores restarts within a beep."""
     block = int(BLOCK_S * 48_000)
     usable = len(samples) - len(samples) % block
     rms = np.sqrt((samples[:usable].reshape(-1, block) ** 2).mean(axis=1))
     loud = rms > BEEP_RMS
-    onsets = np.flatnonzero(loud[1:] & ~loud[:-1]) + 1
+    starts = np.flatnonzero(loud[1:] & ~loud[:-1]) + 1
     if len(loud) and loud[0]:
-        onsets = np.concatenate([[0], onsets])
-    # a beep lasts 100 ms: ignore onsets inside the previous beep
-    last = -1.0
-    for index in onsets:
-        t = start + index * BLOCK_S
-        if t - last > 0.5:
-            report.beeps_s.append(round(t, 4))
-            last = t
+        starts = np.concatenate([[0], starts])
+    onsets: list[float] = []
+    for index in starts:
+        t = index * BLOCK_S
+        if not onsets or t - onsets[-1] > 0.5:  # a beep lasts 100 ms
+            onsets.append(t)
+    return onsets
 
 
 def _pair(flashes: list[float], beeps: list[float]) -> list[float]:

@@ -399,10 +399,12 @@ class VideoAudioStreamer:
         streams = [s for s in per_output if not s["recording"]] or per_output
         uptime = time.monotonic() - self._started_at if self._started_at else 0.0
         first = [s["first_byte_at"] for s in streams if s["first_byte_at"]]
+        live = [s for s in streams if not s["failed"]]
         stats: dict[str, Any] = {
             "destination": ", ".join(s["destination"] for s in streams),
             "running": self.is_running(),
-            "connected": bool(streams) and all(s["connected"] for s in streams if not s["failed"]),
+            # a failed destination is not connected; all() of none would say it is
+            "connected": bool(live) and all(s["connected"] for s in live),
             "backpressure": any(s["backpressure"] for s in streams),
             "encoder": self._codec_name,
             "video_packets": self._video_packets,
