@@ -67,19 +67,23 @@ class ToneSource(AudioSource):
     name = "tone"
 
     def __init__(self, *, frequency: float = BEEP_HZ, level: float = BEEP_LEVEL) -> None:
-        self._frequency = frequency
-        self._level = level
-        self._beep_samples = int(BEEP_SECONDS * SAMPLE_RATE)
+        # One second of the pattern, computed once: a read is then a slice, not trigonometry
+        # per sample (the profile showed NumPy math as a sixth of the audio thread).
+        n = np.arange(SAMPLE_RATE)
+        wave = np.sin(2 * np.pi * frequency * n / SAMPLE_RATE) * level
+        mono = np.where(n < int(BEEP_SECONDS * SAMPLE_RATE), wave, 0.0).astype(np.float32)
+        self._second = np.repeat(mono[:, None], CHANNELS, axis=1)
+        self._second.flags.writeable = False
 
     def open(self) -> None:
         pass
 
     def read(self, start: int, count: int) -> np.ndarray:
-        n = np.arange(start, start + count, dtype=np.int64)
-        on = (n % SAMPLE_RATE) < self._beep_samples
-        wave = np.sin(2 * np.pi * self._frequency * (n % SAMPLE_RATE) / SAMPLE_RATE)
-        mono = np.where(on, wave * self._level, 0.0).astype(np.float32)
-        return np.repeat(mono[:, None], CHANNELS, axis=1)
+        """A read-only view when the block does not wrap around a second (the usual case)."""
+        offset = start % SAMPLE_RATE
+        if offset + count <= SAMPLE_RATE:
+            return self._second[offset : offset + count]
+        return np.take(self._second, np.arange(offset, offset + count) % SAMPLE_RATE, axis=0)
 
     def close(self) -> None:
         pass
