@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ionia.encoding.fit import FIT_MODES
 from ionia.errors import ConfigError
 from ionia.output.url import RtmpUrl, parse_rtmp_url
 
@@ -203,6 +204,8 @@ class StreamConfig:
     fps: int = 30
     #: output size; None = the source's own size (rounded to even)
     size: tuple[int, int] | None = None
+    #: a source of another aspect ratio: "pad" (black bars), "crop" or "stretch"
+    fit: str = "pad"
     video_bitrate: int = 5_000_000
     audio_bitrate: int = 192_000
     encoder: str = "auto"
@@ -238,6 +241,7 @@ class StreamConfig:
         audio_mode: str = "tone",
         video_source: str = "testsrc",
         size: str | tuple[int, int] | None = None,
+        fit: str = "pad",
         encoder: str = "auto",
         preset: str = "veryfast",
         keyint: float = 2.0,
@@ -276,6 +280,8 @@ class StreamConfig:
             for dim in out_size:
                 _in_range("size", dim, SIZE_RANGE, " px")
             out_size = even_size(*out_size)
+        if fit not in FIT_MODES:
+            raise ConfigError(f"fit {fit!r} is not one of {', '.join(FIT_MODES)}")
         _check_source("video source", video_source, VIDEO_SOURCES)
         _check_source("audio mode", audio_mode, AUDIO_MODES)
         if not 0.1 <= keyint <= 20:
@@ -320,6 +326,7 @@ class StreamConfig:
             audio_mode=audio_mode,
             fps=fps,
             size=out_size,
+            fit=fit,
             video_bitrate=vbr,
             audio_bitrate=abr,
             encoder=encoder,

@@ -181,6 +181,7 @@ class VideoAudioStreamer:
                 preset=config.preset,
                 tune=config.tune,
                 profile=config.profile,
+                fit=config.fit,
             )
         )
         self._video_encoder = video

@@ -109,6 +109,12 @@ def add_media_arguments(p: argparse.ArgumentParser, *, video: str, audio: str) -
     )
     g.add_argument("--loop", action="store_true", help="loop media files")
     g.add_argument("--size", help="output WIDTHxHEIGHT (default: the source's size)")
+    g.add_argument(
+        "--fit",
+        choices=["pad", "crop", "stretch"],
+        default="pad",
+        help="a source of another aspect ratio than --size: black bars (default), crop, stretch",
+    )
     g.add_argument("--fps", type=int, default=30)
     g.add_argument("--video-bitrate", default="5M", help="e.g. 4500k, 6M (default 5M)")
     g.add_argument("--audio-bitrate", default="192k", help="(default 192k)")
@@ -188,6 +194,7 @@ def media_options(args: argparse.Namespace) -> dict[str, Any]:
         "audio_mode": args.audio,
         "video_source": args.video,
         "size": args.size,
+        "fit": args.fit,
         "encoder": args.encoder,
         "preset": args.preset,
         "keyint": args.keyint,

@@ -17,6 +17,7 @@ from typing import cast
 import av
 from av.video.frame import PictureType
 
+from ionia.encoding.fit import Fitter
 from ionia.encoding.selection import SOFTWARE, resolve
 from ionia.errors import EncoderError
 from ionia.packet import EncodedPacket, MediaKind
@@ -43,6 +44,8 @@ class VideoEncoderSettings:
     #: VBV buffer in seconds of bitrate; 1 s is what services recommend for CBR
     bufsize_s: float = 1.0
     threads: int = 0
+    #: how a source of another size fills the output: pad, crop or stretch
+    fit: str = "pad"
 
 
 def _options(name: str, s: VideoEncoderSettings) -> dict[str, str]:
@@ -97,6 +100,7 @@ class VideoEncoder:
         self.fallback_reasons: dict[str, str] = {}
         self.frames_encoded = 0
         self.keyframes_forced = 0
+        self._fit = Fitter(settings.width, settings.height, "yuv420p", settings.fit)
 
     @property
     def name(self) -> str:
@@ -142,6 +146,7 @@ class VideoEncoder:
         ctx.open()
         if not ctx.extradata:
             raise EncoderError("opened without SPS/PPS extradata")
+        self._fit = Fitter(s.width, s.height, ctx.pix_fmt, s.fit)
         return ctx
 
     def request_keyframe(self) -> None:
@@ -167,12 +172,8 @@ class VideoEncoder:
             # bitrate, so a lowered bitrate is an average, not a hard cap.
             ctx.bit_rate = bitrate
             self.bitrate = bitrate
-        if (
-            frame.width != ctx.width
-            or frame.height != ctx.height
-            or frame.format.name != ctx.pix_fmt
-        ):
-            frame = frame.reformat(ctx.width, ctx.height, ctx.pix_fmt)
+        # one swscale pass into the encoder's size and format (a no-op when they match)
+        frame = self._fit(frame)
         frame.pts = index
         frame.time_base = ctx.time_base
         if self._keyframe_requested.is_set():
