@@ -52,6 +52,17 @@ SCENARIOS = {
     8: "Ten minutes of 1280x720 at 30 fps, 2.5 Mbit/s, to nginx-rtmp: RSS sampled every "
     "10 s must stay flat after a 60 s warm-up (growth under 5 MB) and the A/V offset "
     "measured on every flash/beep pair of the recording must stay within one frame.",
+    20: "`--adaptive-bitrate` through the fault proxy throttled to half of the 1.5 Mbit/s "
+    "video target for 20 s, then freed: the encoder's bitrate must get below what the link "
+    "carries within 5 s, without needing to drop video, and climb back to the target "
+    "after. Detect = throttle on → target below the link; recover = link back → target.",
+    21: "Three nginx-rtmp ingests fed by one encode: one healthy, one behind a proxy at "
+    "30 % of the stream's rate, one killed and restarted. The healthy one's recording "
+    "must be complete and error-free: a slow or dead destination never slows, drops or "
+    "disconnects the others.",
+    22: "`--record` alongside a stream whose ingest is killed and restarted twice: the "
+    "recording must never drop a packet and have no gap; then the recorder itself is "
+    "`kill -9`ed and its fragmented MP4 must play, missing at most the last second.",
 }
 
 #: how each column is measured

@@ -24,6 +24,7 @@ import av
 import pytest
 
 from ionia import ConnectionFailed, PublishRejected, VideoAudioStreamer
+from ionia.config import StreamConfig
 from ionia.encoding.video import VideoEncoder
 from ionia.output.reconnect import ReconnectPolicy
 from tests.fixtures.media import Probe, probe
@@ -376,8 +377,8 @@ def test_reliability_throttled_link(nginx_rtmp, fault_proxy, monkeypatch, reliab
         "Link throttled to 50 % of the stream bitrate for 10 s",
         order=3,
         notes=f"{r['rate'] * 8 / 1000:.0f} kbit/s; queued video span peaked at "
-        f"{r['max_latency']} ms, {r['max_packets']} packets (limits 2000 ms / 100 packets: at "
-        "30 fps + AAC the packet limit, ~1.3 s, binds first); "
+        f"{r['max_latency']} ms, {r['max_packets']} packets (limits 2000 ms / "
+        f"{StreamConfig.create('rtmp://h/live/k').max_packets} packets, derived from the span); "
         f"{stats['keyframes_forced']} keyframe(s) forced; picture back "
         f"{r['picture_back_ms']:.0f} ms after the drained queue asked for a keyframe; "
         "detect = throttle on → congestion ≥ 0.5",

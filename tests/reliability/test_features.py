@@ -38,7 +38,9 @@ def test_adaptive_bitrate_on_a_link_at_half_the_target_for_20_s(
             f"below the link after {figures['converged_s']:.1f} s, median "
             f"{figures['median_bps'] // 1000} kbit/s, above the link "
             f"{figures['share_above_link']:.0%} of the time; back to the target "
-            f"{figures['recovered_s']} s after the link returned"
+            f"{figures['recovered_s']:.1f} s after the link returned"
+            if figures["recovered_s"] is not None
+            else "not back to the target in time"
         ),
         time_to_detect_s=round(figures["converged_s"], 2),
         time_to_recover_s=None
