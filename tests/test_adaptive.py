@@ -108,7 +108,7 @@ def fake_output(bytes_sent: int, latency_ms: int, packets: int, *, connected: bo
         config=BufferConfig(max_packets=100, max_latency_ms=2000),
         stats=lambda: SimpleNamespace(latency_ms=latency_ms, packets=packets, bytes=packets * 500),
     )
-    sender = SimpleNamespace(stats=lambda: SimpleNamespace(bytes_sent=bytes_sent))
+    sender = SimpleNamespace(bytes_sent=bytes_sent)
     return SimpleNamespace(
         is_network=True, failed=None, connected=connected, buffer=buffer, sender=sender
     )

@@ -106,3 +106,8 @@ def test_packet_limit_follows_the_span_limit_unless_given():
     assert StreamConfig.create(URL).max_packets == 185  # (30 + 46.9) packets/s × 2 s × 1.2
     assert StreamConfig.create(URL, audio_mode="none", buffer_ms=500).max_packets == 100
     assert StreamConfig.create(URL, buffer_packets=100).max_packets == 100
+
+
+def test_a_gain_that_is_no_number_is_a_config_error():
+    with pytest.raises(ConfigError, match="system gain must be a number of dB"):
+        StreamConfig.create(URL, audio_mode="system", system_gain="loud")

@@ -127,7 +127,10 @@ class CaptureOptions:
             raise ConfigError(f"screen capture backend must be one of {', '.join(SCREEN_BACKENDS)}")
         gains = []
         for name, gain in (("system gain", system_gain), ("mic gain", mic_gain)):
-            value = 0.0 if gain is None else float(gain)
+            try:
+                value = 0.0 if gain is None else float(gain)
+            except (TypeError, ValueError):
+                raise ConfigError(f"{name} must be a number of dB, not {gain!r}") from None
             if not GAIN_RANGE_DB[0] <= value <= GAIN_RANGE_DB[1]:
                 raise ConfigError(f"{name} {value} dB is out of range: use -60 to 30 dB")
             gains.append(value)
@@ -288,15 +291,14 @@ class StreamConfig:
             raise ConfigError(f"keyframe interval {keyint} s is out of range: use 0.1 to 20 s")
         if buffer_ms < 50 or (buffer_packets is not None and buffer_packets < 2):
             raise ConfigError("buffer too small: use --buffer-ms >= 50 and --buffer-packets >= 2")
-        try:
-            capture_options = CaptureOptions.create(audio_mode, **capture)
-        except TypeError:
-            params = inspect.signature(CaptureOptions.create).parameters
-            known = sorted(set(params) - {"audio_mode"})
-            unknown = sorted(set(capture) - set(known))
+        known = set(inspect.signature(CaptureOptions.create).parameters) - {"audio_mode"}
+        unknown = sorted(set(capture) - known)
+        if unknown:
             raise ConfigError(
-                f"unknown option(s) {', '.join(unknown)}: capture options are {', '.join(known)}"
-            ) from None
+                f"unknown option(s) {', '.join(unknown)}: "
+                f"capture options are {', '.join(sorted(known))}"
+            )
+        capture_options = CaptureOptions.create(audio_mode, **capture)
         if ca_file is not None and not Path(ca_file).is_file():
             raise ConfigError(f"CA file not found: {ca_file}")
         if encoder != "auto" and not use_nvenc and encoder not in ("x264", "libx264"):

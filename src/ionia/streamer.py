@@ -348,7 +348,7 @@ class VideoAudioStreamer:
     def _retire(self, old: Output, new: Output) -> None:
         """Keep feeding the old session until the new one has sent its first keyframe."""
         deadline = time.monotonic() + 2 * self.config.keyint_s + 1
-        while new.stats()["video_packets_sent"] == 0 and time.monotonic() < deadline:
+        while new.sender.video_sent == 0 and time.monotonic() < deadline:
             time.sleep(0.02)
         with self._lock:
             self._outputs = tuple(o for o in self._outputs if o is not old)

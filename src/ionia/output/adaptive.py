@@ -15,7 +15,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -69,9 +69,10 @@ class BitrateController:
     link is probed rarely, a link that came back is followed up to the target in seconds.
     """
 
-    def __init__(self, settings: AdaptiveSettings) -> None:
+    def __init__(self, settings: AdaptiveSettings, *, start: int | None = None) -> None:
         self.settings = settings
-        self.bitrate = settings.target
+        #: a destination added while the encoder is already lowered starts from there
+        self.bitrate = settings.target if start is None else start
         self.ceiling = settings.target
         #: (time, bytes sent, a backlog was queued)
         self._samples: deque[tuple[float, int, bool]] = deque()
@@ -207,15 +208,15 @@ class AdaptiveBitrate:
         live = [o for o in self._outputs() if o.is_network and o.failed is None and o.connected]
         bitrates = []
         for output in live:
-            controller = self._controllers.setdefault(
-                id(output), BitrateController(replace(self._settings, target=self.bitrate))
-            )
-            controller.settings = replace(controller.settings, target=self._settings.target)
+            controller = self._controllers.get(id(output))
+            if controller is None:
+                controller = BitrateController(self._settings, start=self.bitrate)
+                self._controllers[id(output)] = controller
             stats, limits = output.buffer.stats(), output.buffer.config
             # Congestion by count matters: with audio queued alongside, 100 packets is
             # about 1.3 s, well before the 2 s span limit.
             fill = max(stats.latency_ms / limits.max_latency_ms, stats.packets / limits.max_packets)
-            controller.update(now, output.sender.stats().bytes_sent, fill, stats.bytes)
+            controller.update(now, output.sender.bytes_sent, fill, stats.bytes)
             bitrates.append(controller.bitrate)
         if bitrates and min(bitrates) != self.bitrate:
             self.bitrate = min(bitrates)

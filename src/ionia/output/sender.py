@@ -142,6 +142,20 @@ class Sender:
     def connected(self) -> bool:
         return self._sink is not None and self._down_since is None
 
+    @property
+    def bytes_sent(self) -> int:
+        """Bytes handed to the socket over every session (cheap: for the bitrate control)."""
+        with self._lock:
+            return self._bytes_sent_locked()
+
+    def _bytes_sent_locked(self) -> int:
+        sink = self._sink
+        return self._bytes_closed + (sink.bytes_sent if sink is not None else 0)
+
+    @property
+    def video_sent(self) -> int:
+        return self._video_sent
+
     # -- the thread ------------------------------------------------------------------------
 
     def _run(self) -> None:
@@ -299,7 +313,6 @@ class Sender:
     def stats(self) -> SenderStats:
         with self._lock:
             sink = self._sink
-            live_sent = sink.bytes_sent if sink is not None else 0
             live_acked = sink.bytes_acked if sink is not None else 0
             down = self._down_total
             if self._down_since is not None:
@@ -314,7 +327,7 @@ class Sender:
             return SenderStats(
                 destination=self._destination,
                 connected=sink is not None and self._down_since is None,
-                bytes_sent=self._bytes_closed + live_sent,
+                bytes_sent=self._bytes_sent_locked(),
                 bytes_acked=self._acked_closed + live_acked,
                 video_sent=self._video_sent,
                 audio_sent=self._audio_sent,
