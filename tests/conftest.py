@@ -6,6 +6,7 @@ Keep this file thin: one import line per fixture module, names listed in ``__all
 from tests.fixtures.bad_servers import bad_server
 from tests.fixtures.desktop import pulse, screen_painter, xvfb, xvfb_server
 from tests.fixtures.flv import flv_clip
+from tests.fixtures.hostile_server import hostile_server
 from tests.fixtures.nginx import ffmpeg_listen, nginx_rtmp
 from tests.fixtures.proxy import fault_proxy
 from tests.fixtures.reliability import reliability_row
@@ -15,6 +16,7 @@ __all__ = [
     "fault_proxy",
     "ffmpeg_listen",
     "flv_clip",
+    "hostile_server",
     "nginx_rtmp",
     "pulse",
     "reliability_row",

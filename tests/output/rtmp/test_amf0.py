@@ -8,7 +8,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ionia.output.rtmp import amf0
-from ionia.output.rtmp.amf0 import UNDEFINED, Amf0Error, EcmaArray, Marker
+from ionia.output.rtmp.amf0 import (
+    MAX_DEPTH,
+    OBJECT_END,
+    UNDEFINED,
+    Amf0Error,
+    Amf0LimitError,
+    EcmaArray,
+    Marker,
+)
+from ionia.output.rtmp.chunk import Message, MessageType
+from ionia.output.rtmp.commands import Command
 
 # Numbers decode as float; NaN breaks equality, so round trips use finite floats.
 scalars = st.one_of(
@@ -105,3 +115,42 @@ def test_unencodable_values_raise() -> None:
 def test_nan_and_infinity_survive() -> None:
     nan, inf = amf0.decode(amf0.encode(math.nan, math.inf))
     assert math.isnan(nan) and inf == math.inf
+
+
+def nested(levels: int, opener: bytes = b"\x03") -> bytes:
+    """``levels`` objects (or ECMA arrays / strict arrays of one) inside one another."""
+    if opener == b"\x0a":  # strict array of one element each
+        return b"\x0a\x00\x00\x00\x01" * levels + b"\x05"
+    head = opener + (bytes(4) if opener == b"\x08" else b"")
+    return head + (b"\x00\x01k" + head) * (levels - 1) + OBJECT_END * levels
+
+
+@pytest.mark.parametrize("opener", [b"\x03", b"\x08", b"\x0a"], ids=["object", "ecma", "array"])
+def test_depth_bomb_is_refused_without_recursing(opener: bytes) -> None:
+    assert len(amf0.decode(nested(MAX_DEPTH, opener))) == 1
+    with pytest.raises(Amf0LimitError, match=f"nested deeper than {MAX_DEPTH} levels"):
+        amf0.decode(nested(MAX_DEPTH + 1, opener))
+    with pytest.raises(Amf0LimitError):  # not RecursionError
+        amf0.decode(nested(3000, opener))
+
+
+def test_value_count_is_bounded() -> None:
+    # A strict array claiming 2**32-1 elements of one byte each: refused at the limit,
+    # not after building a list as long as the data allows.
+    data = b"\x0a\xff\xff\xff\xff" + bytes([Marker.NULL]) * 100_000
+    with pytest.raises(Amf0LimitError, match="more than 65536 AMF0 values"):
+        amf0.decode(data)
+    assert amf0.decode(amf0.encode([None] * 9), max_values=10) == [[None] * 9]
+    with pytest.raises(Amf0LimitError):
+        amf0.decode(amf0.encode([None] * 10), max_values=10)
+
+
+def test_command_parse_skips_garbage_but_not_a_bomb() -> None:
+    def command(payload: bytes) -> Message:
+        return Message(csid=3, type_id=MessageType.COMMAND_AMF0, stream_id=0, timestamp=0,
+                       payload=payload)  # fmt: skip
+
+    assert Command.parse(command(b"\x02\x00\x05ab")) is None  # truncated: skipped
+    assert Command.parse(command(b"\x11\x00")) is None  # an AMF3 marker: skipped
+    with pytest.raises(Amf0LimitError):
+        Command.parse(command(amf0.encode("onStatus", 0, None) + nested(3000)))

@@ -167,9 +167,61 @@ def test_fmt3_new_message_repeats_the_delta() -> None:
     assert [m.timestamp for m in ChunkReader().feed(wire)] == [0, 20, 40]
 
 
-def test_first_chunk_must_be_fmt0() -> None:
-    with pytest.raises(ChunkError):
-        ChunkReader().feed(b"\x86\x00\x00\x21")
+# A chunk stream may start with fmt 1, 2 or 3 (some ingests do; FFmpeg and librtmp read
+# the missing fields as zero). This replaces the old strict "must start with fmt 0" test.
+
+
+def test_fmt1_first_chunk_takes_stream_id_and_timestamp_base_as_zero() -> None:
+    wire = b"\x46" + b"\x00\x00\x21" + b"\x00\x00\x03" + b"\x14" + b"abc"  # delta 33
+    wire += b"\x86\x00\x00\x0a" + b"def"  # fmt 2: same length and type, delta 10
+    assert ChunkReader().feed(wire) == [
+        msg(6, 33, b"abc", type_id=MessageType.COMMAND_AMF0, stream_id=0),
+        msg(6, 43, b"def", type_id=MessageType.COMMAND_AMF0, stream_id=0),
+    ]
+
+
+def test_fmt1_first_chunk_with_continuations_and_extended_timestamp() -> None:
+    payload = bytes(range(200))
+    ext = struct.pack(">I", 0x01000000)
+    wire = b"\x44\xff\xff\xff" + len(payload).to_bytes(3, "big") + b"\x08" + ext
+    wire += payload[:128] + b"\xc4" + ext + payload[128:]
+    assert ChunkReader().feed(wire) == [msg(4, 0x01000000, payload, type_id=8, stream_id=0)]
+
+
+@pytest.mark.parametrize(
+    ("wire", "timestamp"), [(b"\x86\x00\x00\x21", 33), (b"\xc6", 0)], ids=["fmt2", "fmt3"]
+)
+def test_fmt2_or_fmt3_first_chunk_is_an_empty_message(wire: bytes, timestamp: int) -> None:
+    """Length and type are zero too: an empty message of type 0 (FFmpeg reads the same),
+    and the stream goes on."""
+    after = ChunkWriter().serialize(3, MessageType.COMMAND_AMF0, 0, 5, b"next")
+    assert ChunkReader().feed(wire + after) == [
+        msg(6, timestamp, b"", type_id=0, stream_id=0),
+        msg(3, 5, b"next", type_id=MessageType.COMMAND_AMF0, stream_id=0),
+    ]
+
+
+def test_we_always_start_a_chunk_stream_with_fmt0() -> None:
+    """Lenient in what we accept, strict in what we send."""
+    writer = ChunkWriter()
+    for csid in (2, 3, 70, 400):
+        assert writer.serialize(csid, 9, 1, 50, b"x")[0] >> 6 == 0
+
+
+def test_set_chunk_size_zero_is_an_error() -> None:
+    for value in (0, 0x80000000):  # the top bit is reserved: 0x80000000 is 0 too
+        wire = ChunkWriter().serialize(
+            2, MessageType.SET_CHUNK_SIZE, 0, 0, struct.pack(">I", value)
+        )
+        with pytest.raises(ChunkError, match=f"an invalid chunk size {value}"):
+            ChunkReader().feed(wire)
+    reader = ChunkReader()
+    reader.feed(ChunkWriter().serialize(2, MessageType.SET_CHUNK_SIZE, 0, 0, set_chunk_size(1)))
+    assert reader.chunk_size == 1
+    reader.feed(
+        ChunkWriter(1).serialize(2, MessageType.SET_CHUNK_SIZE, 0, 0, set_chunk_size(0x7FFFFFFF))
+    )
+    assert reader.chunk_size == 0xFFFFFF  # larger never helps: lengths are 24-bit
 
 
 def test_golden_nginx_connect_reply() -> None:

@@ -146,6 +146,7 @@ def test_rtmps_certificate_verification(
         with pytest.raises(ConnectionFailed, match="certificate verification failed") as caught:
             client.connect()
         assert "ca_file" in str(caught.value) and "tls_verify=False" in str(caught.value)
+        assert "--ca-file PATH" in str(caught.value) and "--insecure" in str(caught.value)
         assert KEY not in str(caught.value)
         return
     with client:

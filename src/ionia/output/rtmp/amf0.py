@@ -24,7 +24,18 @@ from collections.abc import Iterator
 from enum import IntEnum
 from typing import Any
 
-__all__ = ["UNDEFINED", "Amf0Error", "EcmaArray", "Marker", "Reader", "decode", "encode"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_VALUES",
+    "UNDEFINED",
+    "Amf0Error",
+    "Amf0LimitError",
+    "EcmaArray",
+    "Marker",
+    "Reader",
+    "decode",
+    "encode",
+]
 
 
 class Marker(IntEnum):
@@ -44,10 +55,21 @@ class Marker(IntEnum):
 #: an object or ECMA array ends with an empty key followed by the object-end marker
 OBJECT_END = b"\x00\x00" + bytes([Marker.OBJECT_END])
 _SHORT_STRING_MAX = 0xFFFF
+#: objects/arrays nested in one another; real commands nest 2 deep, and decoding recurses
+#: (Python's own limit is ~1000 frames), so deeper data is refused rather than followed
+MAX_DEPTH = 64
+#: values in one decode; every value costs a Python object (~50 bytes) for as little as
+#: one byte of input, and a command or onMetaData holds a few dozen
+MAX_VALUES = 65536
 
 
 class Amf0Error(ValueError):
     """Malformed or unsupported AMF0 data."""
+
+
+class Amf0LimitError(Amf0Error):
+    """AMF0 data past :data:`MAX_DEPTH` or :data:`MAX_VALUES`: no quirk but an attack on
+    our memory or stack. The message names the data ("an AMF0 value nested deeper than...")."""
 
 
 class _Undefined:
@@ -140,9 +162,15 @@ def encode(*values: Any) -> bytes:
 class Reader:
     """Sequential decoder over one AMF0 buffer."""
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(
+        self, data: bytes, *, max_depth: int = MAX_DEPTH, max_values: int = MAX_VALUES
+    ) -> None:
         self._data = memoryview(data)
         self.pos = 0
+        self.max_depth = max_depth
+        self.max_values = max_values
+        self._depth = 0
+        self._values = 0
 
     @property
     def at_end(self) -> bool:
@@ -172,8 +200,28 @@ class Reader:
                 return into
             into[key] = self.read()
 
+    def _nested(self, marker: int) -> Any:
+        """An object, ECMA array or strict array, one level deeper."""
+        if self._depth >= self.max_depth:
+            raise Amf0LimitError(f"an AMF0 value nested deeper than {self.max_depth} levels")
+        self._depth += 1
+        try:
+            if marker == Marker.OBJECT:
+                return self._properties({})
+            if marker == Marker.ECMA_ARRAY:
+                # The count is only a hint (some servers send 0); the object-end marker counts.
+                self._take(4)
+                return self._properties(EcmaArray())
+            (count,) = struct.unpack(">I", self._take(4))
+            return [self.read() for _ in range(count)]
+        finally:
+            self._depth -= 1
+
     def read(self) -> Any:
         """Decode the next value."""
+        self._values += 1
+        if self._values > self.max_values:
+            raise Amf0LimitError(f"more than {self.max_values} AMF0 values in one message")
         marker = self._take(1)[0]
         if marker == Marker.NUMBER:
             return struct.unpack(">d", self._take(8))[0]
@@ -183,19 +231,12 @@ class Reader:
             return self._string(2)
         if marker == Marker.LONG_STRING:
             return self._string(4)
-        if marker == Marker.OBJECT:
-            return self._properties({})
+        if marker in (Marker.OBJECT, Marker.ECMA_ARRAY, Marker.STRICT_ARRAY):
+            return self._nested(marker)
         if marker == Marker.NULL:
             return None
         if marker == Marker.UNDEFINED:
             return UNDEFINED
-        if marker == Marker.ECMA_ARRAY:
-            # The count is only a hint (some servers send 0); the object-end marker is what counts.
-            self._take(4)
-            return self._properties(EcmaArray())
-        if marker == Marker.STRICT_ARRAY:
-            (count,) = struct.unpack(">I", self._take(4))
-            return [self.read() for _ in range(count)]
         if marker == Marker.DATE:
             (millis,) = struct.unpack(">d", self._take(8))
             self._take(2)  # time zone: reserved, always 0
@@ -207,9 +248,9 @@ class Reader:
             yield self.read()
 
 
-def decode(data: bytes) -> list[Any]:
-    """Decode every value in ``data``."""
-    return list(Reader(data))
+def decode(data: bytes, *, max_depth: int = MAX_DEPTH, max_values: int = MAX_VALUES) -> list[Any]:
+    """Decode every value in ``data``; Amf0LimitError past the limits."""
+    return list(Reader(data, max_depth=max_depth, max_values=max_values))
 
 
 def is_finite_number(value: Any) -> bool:

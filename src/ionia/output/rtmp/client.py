@@ -17,6 +17,7 @@ from typing import Any
 from ionia.errors import ConnectionFailed
 from ionia.output.rtmp import amf0
 from ionia.output.rtmp.chunk import (
+    ChunkError,
     ChunkReader,
     ChunkWriter,
     Message,
@@ -259,10 +260,15 @@ class RtmpClient:
         self.bytes_received += len(data)
         self._in_bytes += len(data)
         commands = []
-        for message in self._reader.feed(data):
-            command = self._handle_message(message)
-            if command is not None:
-                commands.append(command)
+        try:
+            for message in self._reader.feed(data):
+                command = self._handle_message(message)
+                if command is not None:
+                    commands.append(command)
+        except (ChunkError, amf0.Amf0LimitError) as exc:
+            # The one place the server's bytes are parsed: a broken rule or a passed limit
+            # (their messages name what was sent) ends the session, as the server's fault.
+            raise self._lost(f"server sent {exc}") from None
         if self._peer_window and self._in_bytes - self._in_last_ack >= self._peer_window:
             self._in_last_ack = self._in_bytes
             payload = acknowledgement(self._in_bytes)

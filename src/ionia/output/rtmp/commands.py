@@ -19,13 +19,22 @@ from ionia.output.rtmp import amf0
 from ionia.output.rtmp.chunk import Message, MessageType
 from ionia.output.url import RtmpUrl, redact
 
-__all__ = ["FLASH_VERSION", "IGNORED_ERRORS", "Command", "Commands", "status_info"]
+__all__ = [
+    "FLASH_VERSION",
+    "IGNORED_ERRORS",
+    "MAX_STREAM_ID",
+    "Command",
+    "Commands",
+    "status_info",
+]
 
 log = logging.getLogger("ionia.rtmp")
 
 FLASH_VERSION = "FMLE/3.0 (compatible; ionia)"
 #: errors on these calls are historical artifacts that servers send freely (FFmpeg ignores them too)
 IGNORED_ERRORS = frozenset({"releaseStream", "FCPublish", "FCUnpublish", "_checkbw"})
+#: the largest message stream id a chunk header can carry (a 32-bit field)
+MAX_STREAM_ID = 0xFFFFFFFF
 
 
 @dataclass(frozen=True)
@@ -42,14 +51,22 @@ class Command:
     @classmethod
     def parse(cls, message: Message) -> Command | None:
         """The command an AMF0 or AMF3 command message carries; None if it has none we can
-        read (undecodable, or no name and transaction id)."""
+        read (undecodable, or no name and transaction id). Raises Amf0LimitError for data
+        past the AMF0 decoder's limits."""
         payload = message.payload
         # An AMF3 command message carries AMF0 after one leading zero byte.
         if message.type_id == MessageType.COMMAND_AMF3 and payload[:1] == b"\x00":
             payload = payload[1:]
         try:
             values = amf0.decode(payload)
+        except amf0.Amf0LimitError:
+            # Nesting or value counts no server has a use for are an attack on our stack and
+            # memory, not a quirk: the caller ends the session (see RtmpClient._process).
+            raise
         except amf0.Amf0Error as exc:
+            # A command we cannot read (an AMF3 value, bad UTF-8, cut short) is skipped, as
+            # librtmp does ("error decoding invoke packet"): if it mattered, the wait for the
+            # answer it carried times out with a clear ConnectionFailed.
             log.debug("rtmp: <- undecodable command: %s", exc)
             return None
         if len(values) >= 2 and isinstance(values[0], str):
@@ -116,7 +133,14 @@ class Commands:
             raise ConnectionFailed(
                 f"{self.url.masked}: the server's createStream reply has no stream id"
             )
-        stream_id = int(stream_ids[0])
+        stream_id = stream_ids[0]
+        # Message stream ids are 32-bit fields of our chunk headers; 0 is the connection.
+        if not (float(stream_id).is_integer() and 0 < stream_id <= MAX_STREAM_ID):
+            raise ConnectionFailed(
+                f"{self.url.masked}: server sent an invalid stream id {stream_id:.15g} "
+                "in its createStream reply"
+            )
+        stream_id = int(stream_id)
         log.debug("rtmp: stream id %d, publish ****", stream_id)
         return stream_id
 

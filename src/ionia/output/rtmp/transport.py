@@ -180,8 +180,9 @@ def _wrap_tls(
         sock.close()
         raise ConnectionFailed(
             f"TLS certificate verification failed: {exc.verify_message}. If the server "
-            "uses a private or self-signed CA, give its certificate (ca_file=PATH); to "
-            "skip verification (insecure) set tls_verify=False"
+            "uses a private or self-signed CA, give its CA certificate (--ca-file PATH, or "
+            "ca_file= in the API); to skip verification (insecure) use --insecure "
+            "(tls_verify=False)"
         ) from None
     except TimeoutError:
         sock.close()
