@@ -2,9 +2,11 @@
 # Debian packages the engine and its tests use. Installs only what is missing.
 #   scripts/install-system-deps.sh demo   -> what `make demo` needs (a Python venv)
 #   scripts/install-system-deps.sh test   -> plus the real peers the tests run against
+# PYTHON (as in the Makefile, default python3) is the interpreter the venv is built from.
 set -euo pipefail
 
 profile="${1:-test}"
+python="${PYTHON:-python3}"
 # package:command-or-file that shows it is there
 demo_pkgs=(python3-venv:venv)
 test_pkgs=(
@@ -19,13 +21,26 @@ test_pkgs=(
   pulseaudio:pulseaudio
   pulseaudio-utils:pactl
   openssl:openssl
+  python3-tk:tkinter
 )
 
 missing=()
 check() {
   local pkg="${1%%:*}" probe="${1#*:}"
   if [[ "$probe" == venv ]]; then
-    python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=("$pkg")
+    "$python" -c 'import ensurepip, venv' 2>/dev/null || missing+=("$pkg")
+  elif [[ "$probe" == tkinter ]]; then
+    # the capture tests' screen painter is Tk, run by the venv's python
+    "$python" -c 'import tkinter' 2>/dev/null && return
+    # python3-tk serves Debian's own python (and venvs made from it), not pyenv's or others
+    local prefix
+    prefix=$("$python" -c 'import sys; print(sys.base_prefix)' 2>/dev/null || echo /usr)
+    if [[ "$prefix" == /usr ]]; then
+      missing+=("$pkg")
+    else
+      echo "warning: $python ($prefix) has no tkinter, which the capture tests need:" \
+        "install tk-dev and rebuild that python (pyenv install), or use PYTHON=/usr/bin/python3" >&2
+    fi
   elif [[ "$probe" == /* ]]; then
     [[ -e "$probe" ]] || missing+=("$pkg")
   else

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,6 +29,7 @@ from tests.capture.stream_helpers import (
     pictures,
     run_onsets,
 )
+from tests.fixtures.cli import run_ionia
 from tests.fixtures.desktop import PulseServer, ScreenPainter, XvfbServer
 from tests.fixtures.media import probe
 
@@ -91,8 +93,7 @@ def test_screen_colours_arrive_at_their_places_and_the_box_moves(
         move_box,
         video_source="screen",
         audio_mode="none",
-        display=xvfb,
-        cursor=False,
+        display=xvfb,  # and the pointer drawn (the default), in the middle of the screen
     )
     path = server.recording(KEY)
     got = probe(path)
@@ -126,6 +127,31 @@ def test_screen_colours_arrive_at_their_places_and_the_box_moves(
         assert close_to(at(frame, 240, 360), RED)  # where the box was
         assert close_to(at(frame, 960, 360), GREEN)  # the box's centre, now on blue
         assert abs(box_centre(frame) - 960) < 16
+
+
+def test_record_screen_as_typed_keeps_the_true_colours_and_draws_the_pointer(
+    tmp_path: Path, xvfb: str, screen_painter: ScreenPainter
+) -> None:
+    """``ionia record FILE --video screen`` with the default pointer setting on Xvfb."""
+    screen_painter.fill("#ff0000")
+    screen_painter.rect("right", 640, 0, 640, 720, "#0000ff")
+    screen_painter.pointer(320, 360)
+    path = tmp_path / "screen.mkv"
+    command = ["record", str(path), "--video", "screen", "--audio", "none"]
+    result = run_ionia(*command, "--display", xvfb, "--duration", "2")
+    assert result.returncode == 0, result.stderr
+    got = probe(path)
+    assert got.decode_errors == 0, got.error_text
+    frames = pictures(path)  # 320x180: one pixel per 4x4 block of the screen
+    assert len(frames) >= 0.9 * 2 * FPS
+    for frame in (frames[0], frames[len(frames) // 2], frames[-1]):
+        for x, y in [(40, 40), (600, 40), (40, 680), (600, 680), (200, 360)]:
+            assert close_to(frame.rgb[y // 4, x // 4], RED), (frame.time, x, y)
+        for x, y in [(700, 40), (1240, 40), (700, 680), (1240, 680), (960, 360)]:
+            assert close_to(frame.rgb[y // 4, x // 4], BLUE), (frame.time, x, y)
+        # Xvfb's X cursor (black, white rim) on red where the pointer is
+        pointer = frame.rgb[360 // 4, 320 // 4]
+        assert not close_to(pointer, RED), (frame.time, pointer)
 
 
 # --- 2. system audio, and system + microphone -------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import av
@@ -47,7 +48,7 @@ def test_colours_come_back_at_their_places(
     screen_painter.fill("#ff0000")
     screen_painter.rect("green", 100, 100, 200, 150, "#00ff00")
     screen_painter.rect("blue", 900, 400, 200, 200, "#0000ff")
-    source = BACKENDS[backend](xvfb, cursor=False, fps=30)
+    source = BACKENDS[backend](xvfb, fps=30)  # the default: the pointer drawn in
     source.open()
     try:
         assert source.size == (1280, 720)
@@ -61,6 +62,55 @@ def test_colours_come_back_at_their_places(
         source.close()
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_pointer_is_drawn_over_the_true_picture(
+    backend: str, xvfb: str, screen_painter: ScreenPainter
+) -> None:
+    """By default the pointer is drawn where it is, and only there (Xvfb's X cursor)."""
+    screen_painter.fill("#ff0000")
+    screen_painter.rect("blue", 640, 0, 640, 720, "#0000ff")
+    screen_painter.pointer(300, 200)
+    images = {}
+    for cursor in (True, False):
+        source = BACKENDS[backend](xvfb, cursor=cursor, fps=30)
+        source.open()
+        try:
+            images[cursor] = fresh_frame(source)
+        finally:
+            source.close()
+    ys, xs = np.nonzero(np.any(images[True] != images[False], axis=2))
+    assert len(xs) > 20, "no pointer drawn"
+    # a cursor-sized box around the hotspot; everything else is the picture itself
+    assert xs.min() >= 300 - 32 and xs.max() <= 300 + 32, (xs.min(), xs.max())
+    assert ys.min() >= 200 - 32 and ys.max() <= 200 + 32, (ys.min(), ys.max())
+    assert (images[False][::40, :640:40] == (255, 0, 0)).all()
+    assert (images[True][::40, 680::40] == (0, 0, 255)).all()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_black_screen_earns_a_notice(
+    backend: str, xvfb: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Nothing on the X screen (Xvfb's root after a reset): one line says why it is black."""
+    source = BACKENDS[backend](xvfb, fps=30)
+    with caplog.at_level(logging.INFO, logger="ionia.capture"):
+        source.open()
+        source.close()
+    notices = [r.getMessage() for r in caplog.records if "black" in r.getMessage()]
+    assert len(notices) == 1 and "-noreset" in notices[0], caplog.text
+
+
+def test_no_notice_for_a_painted_screen(
+    xvfb: str, screen_painter: ScreenPainter, caplog: pytest.LogCaptureFixture
+) -> None:
+    screen_painter.fill("#203040")
+    source = ScreenSource(xvfb, fps=30)
+    with caplog.at_level(logging.INFO, logger="ionia.capture"):
+        source.open()
+        source.close()
+    assert "black" not in caplog.text
+
+
 def box_centre(image: np.ndarray) -> tuple[float, float]:
     ys, xs = np.nonzero(np.all(image == (255, 255, 255), axis=2))
     assert len(xs) > 1000, "box not visible"
@@ -70,6 +120,7 @@ def box_centre(image: np.ndarray) -> tuple[float, float]:
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_moving_box_moves(backend: str, xvfb: str, screen_painter: ScreenPainter) -> None:
     screen_painter.fill("#000000")
+    # no pointer: the white outline of Xvfb's X cursor would count as part of the white box
     source = BACKENDS[backend](xvfb, cursor=False, fps=30)
     source.open()
     try:
@@ -102,7 +153,7 @@ def test_region_with_odd_size(backend: str, xvfb: str, screen_painter: ScreenPai
     screen_painter.fill("#000000")
     screen_painter.rect("mark", 200, 100, 50, 40, "#ffff00")
     region = Region(x=101, y=51, width=333, height=201)
-    source = BACKENDS[backend](xvfb, region=region, cursor=False, fps=30)
+    source = BACKENDS[backend](xvfb, region=region, fps=30)
     source.open()
     try:
         assert source.size == (333, 201)
