@@ -13,30 +13,11 @@ import pytest
 from ionia.errors import ConfigError, ConnectionFailed, PublishRejected
 from ionia.output.rtmp.client import RtmpClient
 from ionia.output.url import parse_rtmp_url
-from tests.fixtures.flv import TAG_VIDEO, FlvClip
-from tests.fixtures.media import probe
+from tests.fixtures.flv import FlvClip, assert_clip_received, publish
 from tests.fixtures.nginx import FfmpegListener, NginxRtmp, free_port
 
 KEY = "secret-KEY-1234"
 pytestmark = pytest.mark.timeout(20)
-
-
-def publish(client: RtmpClient, clip: FlvClip, *, offset_ms: int = 0) -> None:
-    client.send_metadata(clip.metadata)
-    for tag in clip.tags:
-        send = client.send_video if tag.type == TAG_VIDEO else client.send_audio
-        send(offset_ms + tag.timestamp_ms, tag.body)
-        client.poll()
-
-
-def assert_clip_received(path, clip: FlvClip) -> None:  # type: ignore[no-untyped-def]
-    result = probe(path)
-    assert result.codecs == {"video": "h264", "audio": "aac"}
-    assert result.decode_errors == 0, result.error_text
-    assert result.duration == pytest.approx(clip.duration_ms / 1000, abs=0.2)
-    assert result.video_frames == 90
-    assert result.audio_duration == pytest.approx(3.0, abs=0.1)
-    assert result.video_dts_monotonic and result.audio_dts_monotonic
 
 
 def test_publish_to_nginx_is_recorded_and_acknowledged(
