@@ -10,6 +10,8 @@ from __future__ import annotations
 import inspect
 import logging
 import math
+import numbers
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ionia.encoding.fit import FIT_MODES
+from ionia.encoding.video import X264_PRESETS
 from ionia.errors import ConfigError
 from ionia.output.url import RtmpUrl, parse_rtmp_url
 
@@ -30,32 +33,47 @@ FPS_RANGE = (1, 120)
 VIDEO_BITRATE_RANGE = (100_000, 100_000_000)
 AUDIO_BITRATE_RANGE = (32_000, 512_000)
 SIZE_RANGE = (16, 7680)
+KEYINT_RANGE_S = (0.1, 20.0)
+TIMEOUT_RANGE_S = (0.0, 120.0)  # more than 0
+BUFFER_MS_RANGE = (50, 120_000)
+BUFFER_PACKETS_RANGE = (2, 1_000_000)
+MONITOR_RANGE = (0, 99)
 
 _BITRATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmM]?)(?:bps|b|bit/s)?\s*$")
 _SIZE = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")
 
 
 def parse_bitrate(value: str | int | float, *, what: str = "bitrate") -> int:
-    """``4500k`` → 4_500_000, ``5M`` → 5_000_000, ``192000`` → 192_000."""
-    if isinstance(value, bool):
-        raise ConfigError(f"{what} must be a number like 4500k or 5M, not {value!r}")
-    if isinstance(value, int | float):
-        return int(value)
-    match = _BITRATE.match(str(value))
-    if not match:
-        raise ConfigError(f"{what} {value!r} is not a bitrate: write it like 4500k, 5M or 192000")
-    number, unit = float(match.group(1)), match.group(2).lower()
-    return int(number * {"": 1, "k": 1_000, "m": 1_000_000}[unit])
+    """``4500k`` → 4_500_000, ``4.5M`` → 4_500_000, ``192000`` → 192_000 (bit/s, >= 0)."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        number = check_number(what, value, 0, math.inf, unit=" bit/s")
+    else:
+        match = None if isinstance(value, bool) else _BITRATE.match(str(value))
+        if not match:
+            raise ConfigError(
+                f"{what} {value!r} is not a bitrate: write it like 4500k, 5M or 192000"
+            )
+        scale = {"": 1, "k": 1_000, "m": 1_000_000}[match.group(2).lower()]
+        # a 400-digit number is a float infinity
+        number = check_number(what, float(match.group(1)) * scale, 0, math.inf, unit=" bit/s")
+    return int(number)
 
 
 def parse_size(value: str | tuple[int, int] | None) -> tuple[int, int] | None:
-    """``1280x720`` → (1280, 720)."""
-    if value is None or isinstance(value, tuple):
-        return value
-    match = _SIZE.match(str(value))
-    if not match:
-        raise ConfigError(f"size {value!r} is not WIDTHxHEIGHT, for example 1280x720")
-    return int(match.group(1)), int(match.group(2))
+    """``1280x720`` or ``(1280, 720)`` → (1280, 720), each side checked."""
+    if value is None:
+        return None
+    if isinstance(value, tuple | list):
+        if len(value) != 2:
+            raise ConfigError(f"size {value!r} is not (width, height), for example (1280, 720)")
+        sides = tuple(value)
+    else:
+        match = _SIZE.match(str(value))
+        if not match:
+            raise ConfigError(f"size {value!r} is not WIDTHxHEIGHT, for example 1280x720")
+        sides = (int(match.group(1)), int(match.group(2)))
+    width, height = (_whole("size", side, SIZE_RANGE, unit=" px") for side in sides)
+    return width, height
 
 
 def even_size(width: int, height: int) -> tuple[int, int]:
@@ -66,10 +84,74 @@ def even_size(width: int, height: int) -> tuple[int, int]:
     return even
 
 
-def _in_range(name: str, value: int, bounds: tuple[int, int], unit: str = "") -> int:
-    low, high = bounds
-    if not low <= value <= high:
-        raise ConfigError(f"{name} {value}{unit} is out of range: use {low}{unit} to {high}{unit}")
+def check_number(
+    name: str,
+    value: object,
+    low: float,
+    high: float,
+    *,
+    unit: str = "",
+    whole: bool = False,
+    above: bool = False,
+) -> float:
+    """``value`` if it is a finite number in ``low..high`` (``above``: more than ``low``).
+
+    Anything else is a ``ConfigError`` naming the setting, before it reaches a clock, a
+    socket or PyAV as a bare ValueError. A bool is no number (True would be 1), and neither
+    is a string: the CLI converts its flags, so "5" comes from a caller's mistake.
+    """
+    kind = "a whole number" if whole else "a number"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ConfigError(f"{name} must be {kind}{_of(unit)}, not {value!r}")
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond a float's range
+        number = -math.inf if value < 0 else math.inf
+    if math.isnan(number) or (whole and math.isfinite(number) and not number.is_integer()):
+        raise ConfigError(f"{name} must be {kind}{_of(unit)}, not {value!r}")
+    if math.isinf(number) and math.isinf(high):
+        raise ConfigError(f"{name} must be a finite number{_of(unit)}, not {value!r}")
+    inside = (number > low if above else number >= low) and number <= high
+    if not inside:
+        if math.isinf(high):
+            bounds = f"more than {_show(low)}{unit}" if above else f"at least {_show(low)}{unit}"
+        elif above:
+            bounds = f"more than {_show(low)}{unit} and at most {_show(high)}{unit}"
+        else:
+            bounds = f"{_show(low)}{unit} to {_show(high)}{unit}"
+        raise ConfigError(f"{name} {_show(number)}{unit} is out of range: use {bounds}")
+    return number
+
+
+def _whole(name: str, value: object, bounds: tuple[float, float], unit: str = "") -> int:
+    """A whole number in ``bounds``; 30.0 is 30 (JSON and NumPy hand out floats)."""
+    return int(check_number(name, value, *bounds, unit=unit, whole=True))
+
+
+def _of(unit: str) -> str:
+    return {" s": " of seconds", " ms": " of milliseconds", " dB": " of dB"}.get(unit, "")
+
+
+def _show(number: float) -> str:
+    number = float(number)
+    return str(int(number)) if number.is_integer() else str(number)
+
+
+def check_flag(name: str, value: object) -> bool:
+    """True or False only: "false" is a truthy string, and tls_verify="no" must not verify."""
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name} must be True or False, not {value!r}")
+    return value
+
+
+def _text(name: str, value: object) -> str | None:
+    """None or a non-empty string (a name, a device, a path)."""
+    if value is None:
+        return None
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{name} must be a non-empty string, not {value!r}")
     return value
 
 
@@ -113,11 +195,9 @@ class CaptureOptions:
         system_gain: float | None = None,
         mic_gain: float | None = None,
     ) -> CaptureOptions:
-        if monitor is not None and (isinstance(monitor, bool) or not isinstance(monitor, int)
-                                    or monitor < 0):  # fmt: skip
-            raise ConfigError(
-                f"monitor must be 0 (whole screen) or a monitor number, not {monitor!r}"
-            )
+        if monitor is not None:
+            # 0 = the whole screen, 1..n = one monitor
+            monitor = _whole("monitor", monitor, MONITOR_RANGE)
         if region is not None:
             match = _REGION.match(str(region))
             if not match or int(match.group(3)) == 0 or int(match.group(4)) == 0:
@@ -125,15 +205,17 @@ class CaptureOptions:
         backend = capture or "auto"
         if backend not in SCREEN_BACKENDS:
             raise ConfigError(f"screen capture backend must be one of {', '.join(SCREEN_BACKENDS)}")
-        gains = []
-        for name, gain in (("system gain", system_gain), ("mic gain", mic_gain)):
-            try:
-                value = 0.0 if gain is None else float(gain)
-            except (TypeError, ValueError):
-                raise ConfigError(f"{name} must be a number of dB, not {gain!r}") from None
-            if not GAIN_RANGE_DB[0] <= value <= GAIN_RANGE_DB[1]:
-                raise ConfigError(f"{name} {value} dB is out of range: use -60 to 30 dB")
-            gains.append(value)
+        display = _text("display (--display)", display)
+        audio_device = _text("audio device (--audio-device)", audio_device)
+        system_device = _text("system device (--system-device)", system_device)
+        mic_device = _text("mic device (--mic-device)", mic_device)
+        gains = [
+            0.0 if gain is None else check_number(name, gain, *GAIN_RANGE_DB, unit=" dB")
+            for name, gain in (
+                ("system gain (--system-gain)", system_gain),
+                ("mic gain (--mic-gain)", mic_gain),
+            )
+        ]
         if audio_device:
             if audio_mode == "both":
                 raise ConfigError(
@@ -147,7 +229,7 @@ class CaptureOptions:
             display=display,
             monitor=monitor,
             region=region,
-            cursor=True if cursor is None else bool(cursor),
+            cursor=True if cursor is None else check_flag("cursor", cursor),
             backend=backend,
             system_device=system_device,
             mic_device=mic_device,
@@ -170,7 +252,8 @@ class Destination:
         """Equal for two spellings of the same destination (secret: never show it)."""
         if self.url is not None:
             return (self.url.host, self.url.port, self.url.app, self.url.key)
-        return (str(self.path),)
+        # out.flv, ./out.flv and a symlink to it are one file, which two muxers would corrupt
+        return (os.path.realpath(str(self.path)),)
 
     @property
     def display(self) -> str:
@@ -178,16 +261,52 @@ class Destination:
         return self.url.masked if self.url is not None else str(self.path)
 
 
-def parse_destination(target: str) -> Destination:
+def parse_destination(target: str | os.PathLike[str]) -> Destination:
+    """An ``rtmp[s]://`` URL or a file (.flv/.mp4/.mkv/.mov) that can be written now."""
+    if isinstance(target, os.PathLike):
+        target = os.fspath(target)
+    if not isinstance(target, str):
+        raise ConfigError(
+            f"a destination must be an rtmp[s]:// URL or a file path, not {type(target).__name__}"
+        )
     if "://" in target:
         return Destination(url=parse_rtmp_url(target))
     suffix = Path(target).suffix.lower()
     if suffix in FILE_OUTPUTS:
         path = Path(target)
-        if not path.parent.exists():
-            raise ConfigError(f"cannot write {path}: folder {path.parent} does not exist")
+        check_writable(path)
         return Destination(path=path, file_format=FILE_OUTPUTS[suffix])
     return Destination(url=parse_rtmp_url(target))  # raises a clear scheme error
+
+
+def check_writable(path: Path) -> None:
+    """Fail now, naming the file, where the muxer would fail only after ``start()``.
+
+    Permission bits cannot tell (root writes anywhere, ``os.access`` ignores read-only
+    mounts and /proc), so the file is created and removed, or opened without truncation if
+    it exists: exactly what the muxer will do, minus the data.
+    """
+    folder = path.parent
+    if not folder.exists():
+        raise ConfigError(f"cannot write {path}: folder {folder} does not exist")
+    if not folder.is_dir():
+        raise ConfigError(f"cannot write {path}: {folder} is not a folder")
+    if path.is_dir():
+        raise ConfigError(f"cannot write {path}: it is a folder; give a file name")
+    if path.exists() and not path.is_file():
+        raise ConfigError(f"cannot write {path}: it is not a regular file")
+    try:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            os.close(os.open(path, os.O_WRONLY))  # no O_TRUNC: leave what is there intact
+        else:
+            os.close(fd)
+            os.unlink(path)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write {path}: {exc.strerror or exc}; choose a folder you can write to"
+        ) from None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -232,9 +351,9 @@ class StreamConfig:
     @classmethod
     def create(
         cls,
-        target: str | Sequence[str],
+        target: str | os.PathLike[str] | Sequence[str],
         *,
-        record: str | None = None,
+        record: str | os.PathLike[str] | None = None,
         adaptive_bitrate: str | bool = "off",
         min_video_bitrate: int | str = 300_000,
         fps: int = 30,
@@ -262,35 +381,39 @@ class StreamConfig:
         destinations = _destinations(target, recording=record_to is not None)
         if record_to is not None and record_to.url is not None:
             raise ConfigError("--record takes a file (.mp4, .mkv, .flv), not a URL")
+        if record_to is not None and record_to.identity in {d.identity for d in destinations}:
+            raise ConfigError(
+                f"--record {record_to.display} is also a stream destination: two writers "
+                "would corrupt one file; record to another file"
+            )
         adaptive = _adaptive_mode(adaptive_bitrate)
-        if isinstance(fps, bool) or not isinstance(fps, int | float) or fps != int(fps):
-            raise ConfigError(f"fps must be a whole number, not {fps!r}")
-        fps = _in_range("fps", int(fps), FPS_RANGE)
-        vbr = _in_range(
-            "video bitrate",
-            parse_bitrate(video_bitrate, what="video bitrate"),
-            VIDEO_BITRATE_RANGE,
-            " bit/s",
-        )
-        abr = _in_range(
-            "audio bitrate",
-            parse_bitrate(audio_bitrate, what="audio bitrate"),
-            AUDIO_BITRATE_RANGE,
-            " bit/s",
-        )
+        fps = _whole("fps", fps, FPS_RANGE)
+        vbr = _bitrate("video bitrate (--video-bitrate)", video_bitrate, VIDEO_BITRATE_RANGE)
+        abr = _bitrate("audio bitrate (--audio-bitrate)", audio_bitrate, AUDIO_BITRATE_RANGE)
         out_size = parse_size(size)
         if out_size is not None:
-            for dim in out_size:
-                _in_range("size", dim, SIZE_RANGE, " px")
             out_size = even_size(*out_size)
         if fit not in FIT_MODES:
             raise ConfigError(f"fit {fit!r} is not one of {', '.join(FIT_MODES)}")
         _check_source("video source", video_source, VIDEO_SOURCES)
         _check_source("audio mode", audio_mode, AUDIO_MODES)
-        if not 0.1 <= keyint <= 20:
-            raise ConfigError(f"keyframe interval {keyint} s is out of range: use 0.1 to 20 s")
-        if buffer_ms < 50 or (buffer_packets is not None and buffer_packets < 2):
-            raise ConfigError("buffer too small: use --buffer-ms >= 50 and --buffer-packets >= 2")
+        if not isinstance(encoder, str) or not encoder:
+            raise ConfigError(
+                f"encoder must be auto, x264, nvenc... or an FFmpeg name, not {encoder!r}"
+            )
+        if preset not in X264_PRESETS:
+            raise ConfigError(
+                f"preset {preset!r} is not an x264 preset: use one of {', '.join(X264_PRESETS)}"
+            )
+        keyint_s = check_number(
+            "keyint (seconds between keyframes)", keyint, *KEYINT_RANGE_S, unit=" s"
+        )
+        buffer_span = _whole("buffer ms (--buffer-ms)", buffer_ms, BUFFER_MS_RANGE, " ms")
+        packets = None
+        if buffer_packets is not None:
+            packets = _whole(
+                "buffer packets (--buffer-packets)", buffer_packets, BUFFER_PACKETS_RANGE
+            )
         known = set(inspect.signature(CaptureOptions.create).parameters) - {"audio_mode"}
         unknown = sorted(set(capture) - known)
         if unknown:
@@ -299,25 +422,35 @@ class StreamConfig:
                 f"capture options are {', '.join(sorted(known))}"
             )
         capture_options = CaptureOptions.create(audio_mode, **capture)
+        ca_file = _text("CA file (--ca-file)", ca_file)
         if ca_file is not None and not Path(ca_file).is_file():
             raise ConfigError(f"CA file not found: {ca_file}")
+        use_nvenc = check_flag("use_nvenc", use_nvenc)
         if encoder != "auto" and not use_nvenc and encoder not in ("x264", "libx264"):
             raise ConfigError(f"encoder {encoder!r} conflicts with use_nvenc=False")
-        timeouts = (
-            ("connect timeout", connect_timeout),
-            ("stop timeout", stop_timeout),
-            ("stall timeout", stall_timeout),
+        connect_s, stop_s, stall_s = (
+            check_number(name, value, *TIMEOUT_RANGE_S, unit=" s", above=True)
+            for name, value in (
+                ("connect timeout (--connect-timeout)", connect_timeout),
+                ("stop timeout (--stop-timeout)", stop_timeout),
+                ("stall timeout (--stall-timeout)", stall_timeout),
+            )
         )
-        for name, value in timeouts:
-            if not 0 < value <= 120:
-                raise ConfigError(
-                    f"{name} {value} s is out of range: use more than 0 and at most 120 s"
-                )
-        min_vbr = parse_bitrate(min_video_bitrate, what="minimum video bitrate")
-        if adaptive != "off" and not VIDEO_BITRATE_RANGE[0] <= min_vbr <= vbr:
+        loop = check_flag("loop", loop)
+        tls_verify = check_flag("tls_verify", tls_verify)
+        min_vbr = _bitrate(
+            "min video bitrate (--min-video-bitrate)", min_video_bitrate, VIDEO_BITRATE_RANGE
+        )
+        if adaptive != "off" and min_vbr > vbr:
             raise ConfigError(
-                f"minimum video bitrate {min_vbr} bit/s must be between "
+                f"min video bitrate (--min-video-bitrate) {min_vbr} bit/s must be between "
                 f"{VIDEO_BITRATE_RANGE[0]} and the video bitrate ({vbr})"
+            )
+        if not tls_verify and any(d.url is not None and d.url.tls for d in destinations):
+            # once per initialize(), when everything else is valid and the stream can start
+            log.warning(
+                "TLS certificate verification is off (--insecure): "
+                "the connection can be intercepted"
             )
         return cls(
             destinations=destinations,
@@ -334,13 +467,13 @@ class StreamConfig:
             encoder=encoder,
             allow_hardware=use_nvenc,
             preset=preset,
-            keyint_s=float(keyint),
-            buffer_ms=int(buffer_ms),
-            buffer_packets=None if buffer_packets is None else int(buffer_packets),
+            keyint_s=keyint_s,
+            buffer_ms=buffer_span,
+            buffer_packets=packets,
             loop=loop,
-            connect_timeout=float(connect_timeout),
-            io_timeout=float(stall_timeout),
-            stop_timeout=float(stop_timeout),
+            connect_timeout=connect_s,
+            io_timeout=stall_s,
+            stop_timeout=stop_s,
             tls_verify=tls_verify,
             ca_file=ca_file,
             capture=capture_options,
@@ -373,8 +506,17 @@ class StreamConfig:
         return self.record
 
 
-def _destinations(target: str | Sequence[str], *, recording: bool) -> tuple[Destination, ...]:
-    targets = [target] if isinstance(target, str) else list(target)
+def _destinations(
+    target: str | os.PathLike[str] | Sequence[str], *, recording: bool
+) -> tuple[Destination, ...]:
+    if isinstance(target, str | os.PathLike):
+        targets: list[Any] = [target]  # each checked by parse_destination
+    elif isinstance(target, Sequence):
+        targets = list(target)
+    else:
+        raise ConfigError(
+            f"rtmp_url must be a URL, a file path or a list of them, not {type(target).__name__}"
+        )
     if not targets and not recording:
         raise ConfigError("no stream URL given: pass rtmp://host/app/KEY (or set RTMP_URL)")
     destinations = tuple(parse_destination(t) for t in targets)
@@ -382,6 +524,10 @@ def _destinations(target: str | Sequence[str], *, recording: bool) -> tuple[Dest
         shown = ", ".join(d.display for d in destinations)
         raise ConfigError(f"the same destination is given twice: {shown}")
     return destinations
+
+
+def _bitrate(name: str, value: str | int | float, bounds: tuple[int, int]) -> int:
+    return int(check_number(name, parse_bitrate(value, what=name), *bounds, unit=" bit/s"))
 
 
 def _adaptive_mode(value: str | bool) -> str:

@@ -73,3 +73,71 @@ def test_ipv6_host_keeps_brackets() -> None:
     parsed = parse_rtmp_url(f"  rtmps://[::1]:8443/live/{KEY}  ")
     assert (parsed.host, parsed.port) == ("::1", 8443)
     assert parsed.tc_url == "rtmps://[::1]:8443/live"
+
+
+@pytest.mark.parametrize("port", [1, 1935, 65535])
+def test_ports_1_to_65535_are_taken(port: int) -> None:
+    assert parse_rtmp_url(f"rtmp://host:{port}/live/{KEY}").port == port
+
+
+@pytest.mark.parametrize(
+    ("url", "needle"),
+    [
+        (f"rtmp://host:0/live/{KEY}", "bad port 0: use 1 to 65535"),
+        (f"rtmps://host:0/live/{KEY}", "or none for 443"),
+        (f"rtmp://host:65536/live/{KEY}", "bad port: use 1 to 65535"),
+        (f"rtmp://host:-1/live/{KEY}", "bad port"),
+        (f"rtmp://[::1/live/{KEY}", "bad host"),
+        (f"rtmp://host/live/{KEY}#frag", "#fragment, which RTMP does not send"),
+        (f"rtmp://host/live/{KEY}#", "#fragment"),
+        (f"rtmp://host/live/{KEY}?a=1#frag", "#fragment"),
+        (f"rtmp://user:pw-{KEY}@host/live/{KEY}", "user:password@ before the host"),
+        (f"rtmp://user@host/live/{KEY}", "user:password@"),
+        (f"rtmp://host/live/{KEY}\udcff", "stream key of the stream URL is not valid UTF-8"),
+        (f"rtmp://host/live/{KEY}?t=\udce9", "stream key of the stream URL is not valid UTF-8"),
+        (f"rtmp://host/li\udcffve/{KEY}", "application of the stream URL is not valid UTF-8"),
+        (f"rtmp://h\udcffst/live/{KEY}", "host of the stream URL is not valid UTF-8"),
+        (f"rtmp://host/live/{KEY[:5]} {KEY[5:]}", "stream key of the stream URL contains a space"),
+        (f"rtmp://host/live/{KEY[:5]}\t{KEY[5:]}", "stream key .* contains a space"),
+        (f"rtmp://host/live/{KEY[:5]}\n{KEY[5:]}", "stream key .* contains a space"),
+        (f"rtmp://host/live/{KEY[:5]}\x00{KEY[5:]}", "stream key .* control character"),
+        (f"rtmp://host/live/{KEY[:5]}\u200b{KEY[5:]}", "stream key .* invisible"),
+        (f"rtmp://host/live/{KEY[:5]}\xa0{KEY[5:]}", "stream key .* contains a space"),
+        (f"rtmp://host/li ve/{KEY}", "application of the stream URL contains a space"),
+        (f"rtmp://ho\rst/live/{KEY}", "host of the stream URL contains"),
+    ],
+)
+def test_unusable_urls_are_refused_without_echoing_them(url: str, needle: str) -> None:
+    with pytest.raises(ConfigError, match=needle) as caught:
+        parse_rtmp_url(url)
+    message = str(caught.value)
+    assert KEY not in message and KEY[:5] not in message and KEY[5:] not in message
+    assert "pw-" not in message
+    message.encode("utf-8")  # printable anywhere: no surrogate from the URL in it
+
+
+@pytest.mark.parametrize(
+    ("after", "shown"),
+    [
+        (": connection refused", "rtmp://h/live/****: connection refused"),
+        (", retrying", "rtmp://h/live/****, retrying"),
+        (") failed", "rtmp://h/live/****) failed"),
+        ("' failed", "rtmp://h/live/****' failed"),
+        ('" failed', 'rtmp://h/live/****" failed'),
+        ("", "rtmp://h/live/****"),
+        (".", "rtmp://h/live/****."),
+        ("?token=abc: refused", "rtmp://h/live/****: refused"),
+        ("?token=abc", "rtmp://h/live/****"),
+    ],
+)
+def test_redact_replaces_only_the_key(after: str, shown: str) -> None:
+    text = f"publishing to rtmp://h/live/{KEY}{after}"
+    assert redact(text) == f"publishing to {shown}"
+    assert redact(f"(rtmp://h/live/{KEY})") == "(rtmp://h/live/****)"
+
+
+def test_redact_masks_credentials_and_keeps_placeholders() -> None:
+    assert redact(f"rtmp://bob:pw@h/live/{KEY} x") == "rtmp://****@h/live/**** x"
+    for placeholder in ("expected rtmp://host/app/<stream key>", "like rtmp://host/app/KEY"):
+        assert redact(placeholder) == placeholder
+    assert redact("rtmp://host/app/ and more") == "rtmp://host/app/ and more"

@@ -24,6 +24,12 @@ from ionia.packet import EncodedPacket, MediaKind
 
 log = logging.getLogger("ionia.encoding")
 
+#: libx264's presets, fastest first (``x264 --help``)
+X264_PRESETS = (
+    "ultrafast", "superfast", "veryfast", "faster", "fast",
+    "medium", "slow", "slower", "veryslow", "placebo",
+)  # fmt: skip
+
 
 @dataclass(frozen=True, kw_only=True)
 class VideoEncoderSettings:
@@ -128,7 +134,13 @@ class VideoEncoder:
                 log.info("using %s (passed over: %s)", name, ", ".join(self.fallback_reasons))
             return
         tried = "; ".join(f"{n}: {r}" for n, r in self.fallback_reasons.items())
-        hint = "use --encoder x264 for software encoding" if s.encoder != "auto" else ""
+        if SOFTWARE in self.fallback_reasons:
+            # x264 was tried, so suggesting it is no help; its usual refusal is the preset
+            hint = f"check --preset {s.preset!r}: x264 presets are {', '.join(X264_PRESETS)}"
+        elif s.encoder != "auto":
+            hint = "use --encoder x264 for software encoding"
+        else:
+            hint = ""
         raise EncoderError(f"no H.264 encoder could be opened ({tried}). {hint}".strip())
 
     def _open_one(self, name: str) -> av.VideoCodecContext:

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 
+from ionia.config import check_flag, check_number
 from ionia.errors import ConfigError
+
+MAX_DELAY_RANGE_S = (0.0, 3600.0)  # more than 0, at most an hour
+FACTOR_RANGE = (1.0, 10.0)
+REJECTED_RETRIES_RANGE = (0, 100)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -29,16 +35,37 @@ class ReconnectPolicy:
     wait_for_ingest: bool = False
 
     def __post_init__(self) -> None:
-        if not 0 < self.delay <= self.max_delay:
-            raise ConfigError("reconnect delay must be > 0 and <= the maximum reconnect delay")
-        if self.factor < 1:
-            raise ConfigError("reconnect backoff factor must be >= 1")
-        if self.max_attempts < 0:
-            raise ConfigError("reconnect attempts must be >= 0 (0 = unlimited)")
+        # A NaN or infinite delay would make every retry wait forever, or overflow the backoff.
+        check_flag("reconnect enabled (--no-reconnect)", self.enabled)
+        check_flag("wait_for_ingest (--wait-for-ingest)", self.wait_for_ingest)
+        max_delay = check_number(
+            "reconnect max delay (--reconnect-max-delay)", self.max_delay, *MAX_DELAY_RANGE_S,
+            unit=" s", above=True,
+        )  # fmt: skip
+        delay = check_number(
+            "reconnect delay (--reconnect-delay)", self.delay, *MAX_DELAY_RANGE_S,
+            unit=" s", above=True,
+        )  # fmt: skip
+        if delay > max_delay:
+            raise ConfigError(
+                f"reconnect delay (--reconnect-delay) {self.delay} s must be at most the "
+                f"reconnect max delay (--reconnect-max-delay, {self.max_delay} s)"
+            )
+        check_number("reconnect backoff factor", self.factor, *FACTOR_RANGE)
+        check_number(
+            "reconnect attempts (--reconnect-attempts; 0 = unlimited)", self.max_attempts,
+            0, math.inf, whole=True,
+        )  # fmt: skip
+        check_number("rejected_retries", self.rejected_retries, *REJECTED_RETRIES_RANGE, whole=True)
 
     def backoff(self, attempt: int, rng: random.Random | None = None) -> float:
         """Seconds to wait before attempt number ``attempt`` (0-based)."""
-        base = min(self.max_delay, self.delay * self.factor**attempt)
+        # factor**attempt overflows a float after ~1000 doublings (hours of unlimited retries
+        # at the 10 s cap), so past the attempt that reaches the cap, the cap is the answer.
+        if self.factor > 1 and attempt > math.log(self.max_delay / self.delay, self.factor):
+            base = self.max_delay
+        else:
+            base = min(self.max_delay, self.delay * self.factor**attempt)
         return base * (0.5 + 0.5 * (rng or random).random())
 
     def gives_up(self, attempt: int) -> bool:

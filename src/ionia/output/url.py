@@ -9,6 +9,7 @@ appear in logs, errors, status lines, statistics and ``repr``.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -64,16 +65,43 @@ def parse_rtmp_url(url: str) -> RtmpUrl:
             f"unsupported URL scheme ({shown}): use rtmp:// or rtmps://, "
             "for example rtmp://a.rtmp.youtube.com/live2/<stream key>"
         )
-    parts = urlsplit(url)
+    # Before urlsplit, which silently deletes tabs and line breaks from a URL.
+    _check_characters(url.split("://", 1)[1])
+    if "#" in url:
+        raise ConfigError(
+            "the stream URL has a #fragment, which RTMP does not send: remove the '#' and "
+            "what follows (a stream key has no '#')"
+        )
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unbalanced [IPv6] bracket
+        raise ConfigError(
+            f"the stream URL has a bad host: expected {scheme}://host/app/<stream key>"
+        ) from None
+    if "@" in parts.netloc:
+        # FFmpeg keeps user:password@ only for Adobe/Limelight challenge logins, which this
+        # client does not speak; dropping it would publish without the credentials.
+        raise ConfigError(
+            "the stream URL has user:password@ before the host, which Ionia cannot send "
+            "(RTMP has no standard login): remove it; servers that check publishers take "
+            "the credentials in the stream key or its query, e.g. "
+            f"{scheme}://host/app/<stream key>?user=NAME&pass=SECRET"
+        )
     host = parts.hostname or ""
     if not host:
         raise ConfigError(f"the stream URL has no host: expected {scheme}://host/app/<stream key>")
     try:
-        port = parts.port or DEFAULT_PORTS[scheme]
+        port = parts.port
     except ValueError:
+        port = -1
+    if port is None:
+        port = DEFAULT_PORTS[scheme]
+    elif not 1 <= port <= 65535:
+        shown = f" {port}" if port >= 0 else ""
         raise ConfigError(
-            f"the stream URL has a bad port: expected {scheme}://host:PORT/app/<stream key>"
-        ) from None
+            f"the stream URL has a bad port{shown}: use 1 to 65535 "
+            f"({scheme}://host:PORT/app/<stream key>), or none for {DEFAULT_PORTS[scheme]}"
+        )
     segments = [s for s in parts.path.split("/") if s]
     if not segments:
         raise ConfigError(
@@ -88,10 +116,51 @@ def parse_rtmp_url(url: str) -> RtmpUrl:
     return RtmpUrl(scheme=scheme, host=host, port=port, app="/".join(segments[:-1]), key=key)
 
 
-# the last path element of an rtmp URL in free text; "<key>"-style placeholders are not secrets
+def _check_characters(rest: str) -> None:
+    """Refuse what the server cannot be sent: no part of the URL is echoed (the key is secret).
+
+    A key that is not valid UTF-8 (a latin-1 byte from a shell or file, which Python keeps
+    as a surrogate escape) would pass the handshake and then fail to encode in ``publish``;
+    a space, line break or invisible character is a copy-paste accident the server rejects.
+    """
+    authority, _, path = rest.partition("/")
+    path, mark, query = path.partition("?")
+    app, _, name = path.rpartition("/")
+    for what, text in (
+        ("host", authority),
+        ("application", app),
+        ("stream key", name + mark + query),
+    ):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ConfigError(
+                f"the {what} of the stream URL is not valid UTF-8 text (a byte from a non-UTF-8 "
+                "shell or file?): type or paste it again"
+            ) from None
+        if any(c.isspace() or unicodedata.category(c)[0] == "C" for c in text):
+            raise ConfigError(
+                f"the {what} of the stream URL contains a space, line break or invisible "
+                "control character: paste it again without them"
+            )
+
+
+# An rtmp URL in free text: the optional user:password@ and the last path element (the key,
+# with its ?query) are secret. Punctuation right after the key ("KEY: refused", "(…/KEY)") ends
+# the sentence, not the key, and stays; placeholders ("<stream key>", "KEY") are not secrets.
 _URL_IN_TEXT = re.compile(
-    r"(rtmps?://[^\s/]+/(?:[^\s/]+/)*)([^\s/'\"<]+)(?=$|[\s'\",;)])", re.IGNORECASE
+    r"(rtmps?://)([^\s/@]+@)?([^\s/]+/(?:[^\s/]+/)*)([^\s/'\"<>]+)(?=$|[\s'\"<>])", re.IGNORECASE
 )
+_TRAILING = ":,.;!)]}"
+
+
+def _mask_url(match: re.Match[str]) -> str:
+    scheme, userinfo, path, key = match.groups()
+    rest = key.rstrip(_TRAILING)
+    tail = key[len(rest) :]
+    if not rest or rest == "KEY":  # only punctuation, or our own help's placeholder
+        return match.group(0)
+    return f"{scheme}{MASK + '@' if userinfo else ''}{path}{MASK}{tail}"
 
 
 def redact(text: str, *secrets: str) -> str:
@@ -102,4 +171,4 @@ def redact(text: str, *secrets: str) -> str:
             base = secret.split("?", 1)[0]
             if base:
                 text = text.replace(base, MASK)
-    return _URL_IN_TEXT.sub(lambda m: m.group(1) + MASK, text)
+    return _URL_IN_TEXT.sub(_mask_url, text)
