@@ -20,7 +20,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from _common import machine, markdown_table  # noqa: E402
-from tests.fixtures.reliability import COLUMNS, RESULTS_DIR  # noqa: E402
+from tests.fixtures.reliability import (  # noqa: E402
+    COLUMNS,
+    HOSTILE_COLUMNS,
+    HOSTILE_DIR,
+    RESULTS_DIR,
+)
 
 #: what each scenario does, by its ``order`` (tests/reliability/test_faults.py)
 SCENARIOS = {
@@ -93,6 +98,38 @@ def load_rows(results: Path) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (r["order"], r["scenario"]))
 
 
+def load_hostile_rows(results: Path) -> list[dict[str, Any]]:
+    rows = [json.loads(p.read_text()) for p in sorted(results.glob("*.json"))]
+    return sorted(rows, key=lambda r: (r["order"], r["case"]))
+
+
+def render_hostile(rows: list[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return ["## Hostile inputs", "", "Not measured in this run.", ""]
+    table = markdown_table(
+        list(HOSTILE_COLUMNS.values()),
+        [[cell(r.get(k)) for k in HOSTILE_COLUMNS] for r in rows],
+    )
+    return [
+        "## Hostile inputs",
+        "",
+        "What a broken or hostile server makes of a stream, measured by "
+        "`tests/reliability/test_hostile.py` against `tests/fixtures/hostile_server.py`: a "
+        "server that completes the RTMP handshake and then sends a Set Chunk Size of 0, "
+        "random bytes, AMF0 nested 3,000 deep, a createStream result with an impossible "
+        "stream id, or endless partial messages each on a new chunk stream. *connect*: at "
+        "the first connect (the command's exit code); *live*: a second into a good session "
+        "(time from the misbehaviour to the statistics showing the session lost); "
+        "*reconnect*: on every reconnect after a good first session, with "
+        "`--reconnect-delay 0.5 --reconnect-attempts 3`. Times include the interpreter's "
+        "start-up for the command-line rows; peak RSS is the `ionia` process's own "
+        "(`wait4`).",
+        "",
+        table,
+        "",
+    ]
+
+
 def cell(value: Any) -> str:
     if value is None:
         return "—"
@@ -101,7 +138,7 @@ def cell(value: Any) -> str:
     return str(value)
 
 
-def render(rows: list[dict[str, Any]], info: dict[str, str]) -> str:
+def render(rows: list[dict[str, Any]], info: dict[str, str], hostile: list[dict[str, Any]]) -> str:
     header = ["#", "scenario", *COLUMNS.values()]
     table = markdown_table(
         header,
@@ -142,7 +179,8 @@ def render(rows: list[dict[str, Any]], info: dict[str, str]) -> str:
         out.append(f"{r['order']}. **{r['scenario']}.** {SCENARIOS.get(r['order'], '')}")
         if r.get("notes"):
             out.append(f"   Measured: {r['notes']}.")
-    out += ["", "## How each figure is measured", ""]
+    out += ["", *render_hostile(hostile)]
+    out += ["## How each figure is measured", ""]
     for key, heading in COLUMNS.items():
         out.append(f"- **{heading}**: {MEASURES[key]}")
     out += [
@@ -169,10 +207,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--doc", type=Path, default=ROOT / "docs" / "reliability.md")
     args = p.parse_args(argv)
     rows = load_rows(args.results)
+    hostile = load_hostile_rows(args.results / HOSTILE_DIR.relative_to(RESULTS_DIR))
     if not rows:
         print(f"no rows in {args.results}: run `pytest -m reliability` first", file=sys.stderr)
         return 1
-    text = render(rows, machine())
+    text = render(rows, machine(), hostile)
     args.doc.parent.mkdir(parents=True, exist_ok=True)
     args.doc.write_text(text)
     print(f"wrote {args.doc} ({len(rows)} scenarios)")

@@ -5,6 +5,7 @@ Keep this file thin: one import line per fixture module, names listed in ``__all
 
 from tests.fixtures.bad_servers import bad_server
 from tests.fixtures.desktop import pulse, screen_painter, xvfb, xvfb_server
+from tests.fixtures.disks import small_disk
 from tests.fixtures.flv import flv_clip
 from tests.fixtures.hostile_server import hostile_server
 from tests.fixtures.nginx import ffmpeg_listen, nginx_rtmp
@@ -21,6 +22,7 @@ __all__ = [
     "pulse",
     "reliability_row",
     "screen_painter",
+    "small_disk",
     "xvfb",
     "xvfb_server",
 ]

@@ -46,3 +46,20 @@ class CaptureError(IoniaError):
     """A capture device is not available or was lost."""
 
     exit_code = 5
+
+
+class RecordingFailed(IoniaError):
+    """A recording could not be written (disk full, I/O error): it ended, loudly.
+
+    The stream it was recorded alongside goes on; the failure is in the statistics and
+    in the exit code.
+    """
+
+    exit_code = 6
+
+
+class InternalError(IoniaError):
+    """A bug: something escaped a worker that no input should cause. The stream (or one
+    destination of it) ends with this instead of a raw traceback."""
+
+    exit_code = 1

@@ -28,6 +28,7 @@ from ionia.output.output import Output
 from ionia.output.reconnect import ReconnectPolicy
 from ionia.output.sink import StreamHeaders
 from ionia.packet import EncodedPacket, MediaKind
+from ionia.worker import describe
 
 log = logging.getLogger("ionia")
 
@@ -63,6 +64,8 @@ class VideoAudioStreamer:
         self._codec_name = ""
         self._headers: StreamHeaders | None = None
         self._video_packets = self._audio_packets = 0
+        self._adaptive_error = ""
+        self._failures: list[IoniaError] = []
         self._reset_parts()
 
     def _reset_parts(self) -> None:
@@ -140,9 +143,11 @@ class VideoAudioStreamer:
                 raise ConfigError("already running")
             self._start_called = time.monotonic()
             self._error, self._source_ended = None, False
+            self._failures = []
             self._finished.clear()
             self._final_stats = {}
             self._video_packets = self._audio_packets = 0
+            self._adaptive_error = ""
             try:
                 self._open(config)
             except BaseException:
@@ -235,7 +240,15 @@ class VideoAudioStreamer:
             floor=config.min_video_bitrate,
             audio_bitrate=config.audio_bitrate if config.has_audio else 0,
         )
-        return AdaptiveBitrate(settings, lambda: self._outputs, video.set_bitrate)
+        return AdaptiveBitrate(
+            settings, lambda: self._outputs, video.set_bitrate, on_crash=self._adaptive_crashed
+        )
+
+    def _adaptive_crashed(self, exc: BaseException) -> None:
+        """A bug in the controller: the stream goes on at the bitrate it had, and says so."""
+        bitrate = self._video_encoder.bitrate if self._video_encoder else 0
+        self._adaptive_error = f"adaptive bitrate stopped: {describe(exc)}"
+        log.error("%s; the video bitrate stays at %d bit/s", self._adaptive_error, bitrate)
 
     def _new_output(self, destination: Any, *, recording: bool = False) -> Output:
         assert self._video_encoder is not None and self._headers is not None
@@ -260,6 +273,7 @@ class VideoAudioStreamer:
 
     def _output_failed(self, output: Output, exc: IoniaError) -> None:
         """One destination gave up: the stream goes on while another can still carry it."""
+        self._failures.append(exc)
         alive = [o for o in self._outputs if o.failed is None and not o.recording]
         if alive or (output.recording and any(not o.recording for o in self._outputs)):
             log.error("%s: %s (the other destinations go on)", output.destination.display, exc)
@@ -284,10 +298,12 @@ class VideoAudioStreamer:
             self._running = False
             if self._adaptive is not None:
                 self._adaptive.stop()
-            for worker in (self._pump, self._engine):
-                if worker is not None:
-                    worker.stop(timeout=1.0)
-            if self._video_encoder is not None:
+            pump_stopped = self._pump is None or self._pump.stop(timeout=1.0)
+            if self._engine is not None:
+                self._engine.stop(timeout=1.0)
+            # A pump still inside encode() owns the codec context: flushing it from here
+            # would race on it, so its last frames are given up instead.
+            if self._video_encoder is not None and pump_stopped:
                 for packet in self._video_encoder.flush():
                     self._deliver(packet)
             # Every destination drains at once, to the same deadline.
@@ -363,7 +379,12 @@ class VideoAudioStreamer:
     # -- state -----------------------------------------------------------------------------
 
     def is_running(self) -> bool:
-        return self._running and self._error is None and not self._source_ended
+        """True while the stream runs: started, not failed, its source not ended, and its
+        producer threads alive (derived from them, not remembered)."""
+        if not self._running or self._error is not None or self._source_ended:
+            return False
+        workers = [w for w in (self._pump, self._engine) if w is not None]
+        return all(w.alive for w in workers)
 
     def is_connected(self) -> bool:
         """True while every live destination is connected."""
@@ -382,6 +403,12 @@ class VideoAudioStreamer:
     def source_ended(self) -> bool:
         return self._source_ended
 
+    @property
+    def failures(self) -> list[IoniaError]:
+        """Errors of destinations (or the recording) that ended for good while the stream
+        went on; what ended the stream itself is :attr:`error`."""
+        return list(self._failures)
+
     def get_codec_name(self) -> str:
         encoder = self._video_encoder
         return encoder.name if encoder is not None else self._codec_name
@@ -391,6 +418,16 @@ class VideoAudioStreamer:
         if not self._outputs and self._final_stats:
             return dict(self._final_stats)
         return self._collect_statistics()
+
+    def _last_error(self, per_output: list[dict[str, Any]]) -> str:
+        """What ended the stream; else every destination's last error and the recording's
+        failure, so a failure alongside a stream that goes on is still in the statistics."""
+        if self._error is not None:
+            return str(self._error)
+        errors = [s["last_error"] for s in per_output if s["last_error"]]
+        if self._adaptive_error:
+            errors.append(self._adaptive_error)
+        return "; ".join(errors)
 
     def _collect_statistics(self) -> dict[str, Any]:
         pump, encoder, outputs = self._pump, self._video_encoder, self._outputs
@@ -422,9 +459,7 @@ class VideoAudioStreamer:
             "latency_p99_ms": max((s["latency_p99_ms"] or 0 for s in streams), default=None),
             # from start() (imports excluded) to the first media byte on the wire
             "first_byte_s": round(min(first) - self._start_called, 4) if first else None,
-            "last_error": str(self._error)
-            if self._error
-            else "; ".join(s["last_error"] for s in streams if s["last_error"]),
+            "last_error": self._last_error(per_output),
         }
         for key in _SUMMED:
             stats[key] = sum(s[key] for s in streams)

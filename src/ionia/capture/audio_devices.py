@@ -1,7 +1,9 @@
 """System audio and microphone sources: a capture thread per device feeding a drift buffer.
 
 A missing or vanished device never stops the stream: the source logs a warning, the
-buffer runs dry into silence, and the thread keeps trying to reopen the device.
+buffer runs dry into silence, and the thread keeps trying to reopen the device. Anything
+else that escapes the capture thread (a bug, a backend failing in a way it does not name)
+ends the stream: ``read()`` raises it as a ``CaptureError``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from ionia.capture.audio_backend import (
 from ionia.capture.base import AudioSource
 from ionia.capture.drift import DriftBuffer, DriftConfig, DriftStats
 from ionia.capture.mixer import MixedAudioSource
-from ionia.errors import ConfigError
+from ionia.errors import CaptureError, ConfigError
+from ionia.worker import Worker, describe
 
 log = logging.getLogger("ionia.capture")
 
@@ -68,8 +71,9 @@ class DeviceAudioSource(AudioSource):
         self._backend = backend
         self._buffer = DriftBuffer(drift)
         self._reopen_interval = reopen_interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = Worker(f"ionia-capture-audio-{kind}", self._run, on_crash=self._crashed)
+        self._stop = self._worker.stopping
+        self._error: CaptureError | None = None
         self._stream: DeviceStream | None = None
         self._stream_lock = threading.Lock()
         #: the id of the device being captured, None while there is none
@@ -77,20 +81,23 @@ class DeviceAudioSource(AudioSource):
         self._connected = threading.Event()
 
     def open(self) -> None:
-        if self._thread is not None:
+        if self._worker.started:
             return
         if self._backend is None:
             self._backend = default_backend()
-        self._thread = threading.Thread(
-            target=self._run, name=f"ionia-capture-audio-{self.kind}", daemon=True
-        )
-        self._thread.start()
+        self._worker.start()
+
+    def _crashed(self, exc: BaseException) -> None:
+        # Reported once, by the stream that this error ends at the next read().
+        self._error = CaptureError(f"{self.kind} audio capture failed: {describe(exc)}")
 
     def wait_connected(self, timeout: float) -> bool:
         """True once a device is being captured (for tests and start-up logs)."""
         return self._connected.wait(timeout)
 
     def read(self, start: int, count: int) -> np.ndarray:
+        if self._error is not None:
+            raise self._error
         return self._buffer.read(count)
 
     @property
@@ -108,8 +115,7 @@ class DeviceAudioSource(AudioSource):
         with self._stream_lock:
             if self._stream is not None:
                 self._stream.close()  # wakes the thread out of read_block
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=3.0)
+        self._worker.join(3.0)
 
     def _run(self) -> None:
         assert self._backend is not None

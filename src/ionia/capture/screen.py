@@ -23,11 +23,15 @@ import numpy as np
 from ionia.capture.base import VideoSource
 from ionia.capture.devices import ScreenInfo, default_display, list_monitors
 from ionia.errors import CaptureError, ConfigError
+from ionia.worker import Worker, describe
 
 log = logging.getLogger("ionia.capture")
 
 #: how long ``open()`` waits for the first frame before calling the grabber broken
 FIRST_FRAME_TIMEOUT = 3.0
+#: below this share of non-black pixels a first frame counts as a black screen (the pointer
+#: drawn on a black root is ~0.03 % of 1280x720)
+BLACK_SCREEN_SHARE = 0.01
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -80,8 +84,23 @@ def _clip(screen: ScreenInfo, region: Region) -> Region:
     )
 
 
+def _mostly_black(frame: av.VideoFrame) -> bool:
+    """Whether a 4-byte-per-pixel frame (``bgr0``, ``bgra``) is black but for a pointer.
+
+    Every 4th row and column is enough for "is anything on screen" (~2 ms at 1080p).
+    """
+    plane = frame.planes[0]
+    rows = np.frombuffer(memoryview(plane), dtype=np.uint8).reshape(-1, plane.line_size)
+    pixels = rows[: frame.height : 4, : 4 * frame.width].reshape(-1, frame.width, 4)[:, ::4, :3]
+    lit = np.count_nonzero(pixels.any(axis=2))
+    return lit < BLACK_SCREEN_SHARE * pixels.shape[0] * pixels.shape[1]
+
+
 class _LatestFrameSource(VideoSource):
     """A grabber thread and a one-frame slot; subclasses say how to open and grab."""
+
+    #: grabs an X11 screen: a black first frame gets the Xvfb notice (see ``_hint_if_black``)
+    x11 = False
 
     def __init__(self, fps: int) -> None:
         self.fps = fps
@@ -94,7 +113,7 @@ class _LatestFrameSource(VideoSource):
         self._error: CaptureError | None = None
         self._stop = threading.Event()
         self._first = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker: Worker | None = None
         #: ``time.monotonic()`` when the newest frame came from the grabber
         self.last_capture_time = 0.0
 
@@ -121,17 +140,39 @@ class _LatestFrameSource(VideoSource):
         raise NotImplementedError
 
     def open(self) -> None:
-        if self._thread is not None:
+        if self._worker is not None:
             return
         self._size = self._open_device()
-        self._thread = threading.Thread(target=self._run, name="ionia-capture", daemon=True)
-        self._thread.start()
+        self._worker = Worker(
+            "ionia-capture", self._run, on_crash=self._crashed, stopping=self._stop
+        )
+        self._worker.start()
         if not self._first.wait(FIRST_FRAME_TIMEOUT):
             self.close()
             raise CaptureError(f"{self.name}: no frame within {FIRST_FRAME_TIMEOUT:.0f} s")
         if self._error is not None:
             self.close()
             raise self._error
+        if self.x11:
+            self._hint_if_black()
+
+    def _hint_if_black(self) -> None:
+        """One notice at ``open()`` when the X screen is black from the start.
+
+        A black picture on a headless X server is the server's own state, not the grabber's:
+        Xvfb (like any X server started without ``-noreset``) resets when its last client
+        disconnects, and a reset repaints the root window black. ``xsetroot -solid red``
+        and then a grab gives black whether the pointer is drawn or not; a browser that has
+        crashed or not yet mapped its window does the same.
+        """
+        with self._lock:
+            frame = self._frame
+        if frame is not None and frame.format.name in ("bgr0", "bgra") and _mostly_black(frame):
+            log.info(
+                "%s: the screen is black; an Xvfb clears its root window when its last "
+                "client leaves (keep the browser connected, or start Xvfb with -noreset)",
+                self.name,
+            )
 
     def _run(self) -> None:
         try:
@@ -145,14 +186,19 @@ class _LatestFrameSource(VideoSource):
                     break
         except (av.FFmpegError, OSError, RuntimeError) as e:
             if not self._stop.is_set():
+                # reported once, by the stream this ends at the next read()
                 self._error = CaptureError(f"{self.name}: screen capture lost ({e})")
-                log.error("%s", self._error)
         else:
             if not self._stop.is_set():
                 self._error = CaptureError(f"{self.name}: screen capture ended")
         finally:
             self._first.set()
             self._close_device()
+
+    def _crashed(self, exc: BaseException) -> None:
+        """Anything else that escaped the grabber (a bug, an odd frame) ends the capture."""
+        if not self._stop.is_set():
+            self._error = CaptureError(f"{self.name}: screen capture failed ({describe(exc)})")
 
     def read(self, index: int) -> av.VideoFrame | None:
         if self._error is not None:
@@ -165,10 +211,9 @@ class _LatestFrameSource(VideoSource):
 
     def close(self) -> None:
         self._stop.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
+        if self._worker is not None:
             # the grabber yields every frame interval, so it sees the flag within one
-            thread.join(timeout=2.0)
+            self._worker.join(2.0)
 
 
 class FFmpegGrabSource(_LatestFrameSource):
@@ -201,6 +246,8 @@ class FFmpegGrabSource(_LatestFrameSource):
 class ScreenSource(FFmpegGrabSource):
     """Linux/X11 through ``x11grab`` (XShm; frames are ``bgr0``, the cursor drawn in)."""
 
+    x11 = True
+
     def __init__(
         self,
         display: str | None = None,
@@ -220,6 +267,10 @@ class ScreenSource(FFmpegGrabSource):
     def _open_device(self) -> tuple[int, int]:
         area = resolve_area(self.display, self.monitor, self.region)
         self._url = f"{self.display}+{area.x},{area.y}"
+        # draw_mouse blends the XFixes cursor image into the pointer's rectangle only (a
+        # cursor-sized box; nothing when the pointer is on another screen or outside the
+        # area). On Xvfb that is the server's X cursor (or the ARGB one a client set), drawn
+        # over the true picture: measured with draw_mouse 1 vs 0, frames differ only there.
         self._options = {
             "framerate": str(self.grab_rate),
             "video_size": f"{area.width}x{area.height}",
@@ -244,6 +295,7 @@ class MssScreenSource(_LatestFrameSource):
         self.display = display or default_display()
         self.monitor, self.region, self.cursor = monitor, region, cursor
         self.name = f"mss {self.display}".strip()
+        self.x11 = sys.platform.startswith("linux")
         self._area: Region | None = None
 
     def _open_device(self) -> tuple[int, int]:

@@ -10,7 +10,9 @@ USAGE = 2  # bad usage or configuration
 CONNECTION = 3  # connection failed or lost for good
 REJECTED = 4  # the server refused the publish (stream key, application)
 MEDIA = 5  # encoder or capture failure
-INTERRUPTED = 130  # Ctrl-C
+RECORDING = 6  # a recording could not be written (disk full, I/O error)
+INTERRUPTED = 130  # Ctrl-C (SIGINT): 128 + 2
+TERMINATED = 143  # SIGTERM (systemd, docker stop): 128 + 15
 
 
 def for_error(exc: BaseException) -> int:

@@ -21,8 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ionia",
         description="Stream the desktop and its audio live to YouTube, Twitch or any RTMP(S) "
         "ingest.",
-        epilog="exit codes: 0 ok, 2 bad usage/config, 3 connection failed, 4 publish rejected, "
-        "5 encoder/capture failure, 130 interrupted",
+        epilog="exit codes: 0 ok, 1 a bug in ionia, 2 bad usage/config, 3 connection failed, "
+        "4 publish rejected, 5 encoder/capture failure, 6 recording failed, "
+        "130 interrupted (Ctrl-C), 143 terminated (SIGTERM)",
     )
     parser.add_argument("--version", action="version", version=f"ionia {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
@@ -61,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except IoniaError as exc:
-        print(f"ionia: error: {redact(str(exc))}", file=sys.stderr)
+        stream.report_error(exc)
         return exitcodes.for_error(exc)
     except KeyboardInterrupt:
         return exitcodes.INTERRUPTED

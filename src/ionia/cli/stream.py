@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -14,9 +16,10 @@ from typing import Any
 
 from ionia.cli import exitcodes
 from ionia.cli.status import StatusLine
-from ionia.config import parse_bitrate
+from ionia.config import check_number, parse_bitrate
 from ionia.errors import ConfigError, IoniaError
 from ionia.output.reconnect import ReconnectPolicy
+from ionia.output.url import redact
 from ionia.recorder import VideoAudioRecorder
 from ionia.streamer import VideoAudioStreamer
 
@@ -153,13 +156,23 @@ def resolve_url(arg: str | None) -> str:
     if env:
         return env
     path = Path(CONFIG_FILE)
-    if path.is_file():
+    if path.exists():
         try:
-            value = json.loads(path.read_text()).get("rtmpUrl", "")
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:  # a folder, no permission, an unreadable device
+            raise ConfigError(f"cannot read ./{CONFIG_FILE}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"./{CONFIG_FILE} is not UTF-8 text") from None
+        try:
+            value = json.loads(text).get("rtmpUrl")
         except (ValueError, AttributeError):
             raise ConfigError(f"./{CONFIG_FILE} is not a JSON object with rtmpUrl") from None
-        if value:
-            return str(value)
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(
+                f"rtmpUrl in ./{CONFIG_FILE} must be a string URL like rtmp://host/app/KEY"
+            )
+        if value and value.strip():
+            return value
     raise ConfigError("no stream URL: pass one, set RTMP_URL, or put rtmpUrl in ./config.json")
 
 
@@ -203,7 +216,18 @@ def media_options(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def check_duration(duration: float | None) -> float | None:
+    """``--duration``: None (until Ctrl-C) or a finite number of seconds above 0.
+
+    Without this, -1 ends after one frame with exit 0, and 0 or nan stream forever.
+    """
+    if duration is None:
+        return None
+    return check_number("--duration", duration, 0, math.inf, unit=" s", above=True)
+
+
 def run(args: argparse.Namespace) -> int:
+    duration = check_duration(args.duration)
     streamer = VideoAudioStreamer()
     policy = ReconnectPolicy(
         enabled=not args.no_reconnect,
@@ -230,7 +254,7 @@ def run(args: argparse.Namespace) -> int:
     )
     return run_until_done(
         streamer,
-        duration=args.duration,
+        duration=duration,
         stats_json=args.stats_json,
         reload_url=from_environment,
     )
@@ -243,21 +267,30 @@ def run_until_done(
     stats_json: Path | None,
     reload_url: bool = False,
 ) -> int:
-    """Start, show status, stop on Ctrl-C / --duration / failure / end of source.
+    """Start, show status, stop on Ctrl-C / SIGTERM / --duration / failure / end of source.
 
-    With ``reload_url``, SIGHUP re-reads ``$RTMP_URL`` / ./config.json and moves the stream
-    to the new URL or key without a gap (live key rotation).
+    SIGTERM (what systemd and ``docker stop`` send) stops exactly like Ctrl-C: drain, close,
+    finalize the recording, write ``--stats-json``. With ``reload_url``, SIGHUP re-reads
+    ``$RTMP_URL`` / ./config.json and moves the stream to the new URL or key without a gap
+    (live key rotation).
     """
-    interrupted = threading.Event()
+    if stats_json is not None:
+        _check_writable(stats_json)
+    stop_signal: list[int] = []
+    stopped = threading.Event()
     hangup = threading.Event()
-    previous = signal.signal(signal.SIGINT, lambda *_: interrupted.set())
-    previous_hup = signal.signal(signal.SIGHUP, lambda *_: hangup.set())
+
+    def on_stop_signal(signum: int, _frame: object) -> None:
+        stop_signal.append(signum)
+        stopped.set()
+
+    previous = {sig: signal.signal(sig, on_stop_signal) for sig in STOP_SIGNALS}
+    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, lambda *_: hangup.set())
     status = StatusLine()
-    code = exitcodes.OK
     try:
         streamer.start()
         end = time.monotonic() + duration if duration else None
-        while not interrupted.is_set():
+        while not stopped.is_set():
             remaining = end - time.monotonic() if end is not None else 1.0
             if remaining <= 0 or streamer.wait(min(1.0, remaining)):
                 break
@@ -268,15 +301,11 @@ def run_until_done(
     finally:
         status.close()
         streamer.stop()
-        signal.signal(signal.SIGINT, previous)
-        signal.signal(signal.SIGHUP, previous_hup)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         if stats_json is not None:
-            stats_json.write_text(json.dumps(streamer.get_statistics(), indent=2) + "\n")
-    if streamer.error is not None:
-        code = exitcodes.for_error(streamer.error)
-        log.error("stream ended: %s", streamer.error)
-    elif interrupted.is_set():
-        code = exitcodes.INTERRUPTED
+            _write_stats(stats_json, streamer.get_statistics())
+    code = _exit_code(streamer, stop_signal[0] if stop_signal else None)
     stats = streamer.get_statistics()
     for dest in stats["destinations"]:
         if len(stats["destinations"]) > 1:
@@ -298,6 +327,47 @@ def run_until_done(
     return code
 
 
+#: signals that end a stream cleanly, and the exit code each gives (128 + the signal)
+STOP_SIGNALS = {signal.SIGINT: exitcodes.INTERRUPTED, signal.SIGTERM: exitcodes.TERMINATED}
+
+
+def _exit_code(streamer: VideoAudioStreamer, stop_signal: int | None) -> int:
+    """What ended the stream decides; a destination or recording that failed while the
+    stream went on still makes the run a failure; then a stop signal; else success."""
+    if streamer.error is not None:
+        report_error(streamer.error)
+        return exitcodes.for_error(streamer.error)
+    failures = streamer.failures
+    if failures:
+        for failure in failures:
+            report_error(failure)
+        return exitcodes.for_error(failures[0])
+    if stop_signal is not None:
+        return STOP_SIGNALS[signal.Signals(stop_signal)]
+    return exitcodes.OK
+
+
+def report_error(exc: BaseException) -> None:
+    """The one line a user reads: ``ionia: error: …``, keys masked, whatever ``-q`` says."""
+    print(f"ionia: error: {redact(str(exc))}", file=sys.stderr)
+
+
+def _check_writable(path: Path) -> None:
+    """Fail before anything starts if the statistics file cannot be written at the end."""
+    try:
+        with path.open("a"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"cannot write --stats-json {path}: {exc.strerror or exc}") from None
+
+
+def _write_stats(path: Path, stats: dict[str, Any]) -> None:
+    try:
+        path.write_text(json.dumps(stats, indent=2) + "\n")
+    except OSError as exc:  # the disk changed under us since the check: say so, go on
+        log.error("could not write the statistics to %s: %s", path, exc.strerror or exc)
+
+
 def add_record_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", help="where to record: .mp4 (fragmented while written), .mkv, .flv")
     add_media_arguments(p, video="screen", audio="both")
@@ -306,6 +376,7 @@ def add_record_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_record(args: argparse.Namespace) -> int:
+    duration = check_duration(args.duration)
     recorder = VideoAudioRecorder()
     recorder.initialize(args.file, **media_options(args))
-    return run_until_done(recorder, duration=args.duration, stats_json=args.stats_json)
+    return run_until_done(recorder, duration=duration, stats_json=args.stats_json)

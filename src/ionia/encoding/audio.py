@@ -9,7 +9,6 @@ from the same clock, stays in sync by construction.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from fractions import Fraction
 
@@ -20,6 +19,7 @@ from ionia.capture.base import SAMPLE_RATE, AudioSource
 from ionia.clock import MasterClock
 from ionia.errors import CaptureError, EncoderError
 from ionia.packet import EncodedPacket, MediaKind
+from ionia.worker import Worker, describe
 
 log = logging.getLogger("ionia.encoding")
 
@@ -112,35 +112,41 @@ class AudioEngine:
         self._clock = clock
         self._deliver = deliver
         self._on_error = on_error
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = Worker("ionia-audio", self._run, on_crash=self._crashed)
+        self._stop = self._worker.stopping
         self.samples_produced = 0
-        self.ended = False
         # Audio is stamped at its capture time less the video source's own staleness, so
         # what was captured together plays together. Constant for the stream: a varying
         # shift would make audio timestamps jitter.
         self._latency_samples = round((source.latency_s - video_latency_s) * SAMPLE_RATE)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="ionia-audio", daemon=True)
-        self._thread.start()
+        self._worker.start()
+
+    @property
+    def alive(self) -> bool:
+        return self._worker.alive
 
     def _run(self) -> None:
         # A clock started at an offset (long-stream tests) begins the timeline there.
         self.samples_produced = int(self._clock.offset * SAMPLE_RATE) // AAC_FRAME * AAC_FRAME
-        try:
-            while not self._stop.is_set():
-                due = int(self._clock.now() * SAMPLE_RATE)
-                while self.samples_produced + AAC_FRAME <= due and not self._stop.is_set():
-                    self._produce_one()
-                next_frame_t = (self.samples_produced + AAC_FRAME) / SAMPLE_RATE
-                # one wake-up per AAC frame: stop() sets the event, so no polling is needed
-                self._stop.wait(max(0.001, next_frame_t - self._clock.now()))
-        except EOFError:
-            self.ended = True
+        while not self._stop.is_set():
+            due = int(self._clock.now() * SAMPLE_RATE)
+            while self.samples_produced + AAC_FRAME <= due and not self._stop.is_set():
+                self._produce_one()
+            next_frame_t = (self.samples_produced + AAC_FRAME) / SAMPLE_RATE
+            # one wake-up per AAC frame: stop() sets the event, so no polling is needed
+            self._stop.wait(max(0.001, next_frame_t - self._clock.now()))
+
+    def _crashed(self, exc: BaseException) -> None:
+        """What escaped the loop ends the stream: typed errors as they are, anything else
+        (a mixer or drift-buffer bug, an unexpected PyAV error) as an ``EncoderError``."""
+        if isinstance(exc, EOFError):
             self._on_error(EOFError("audio source ended"))
-        except (CaptureError, EncoderError) as exc:
+        elif isinstance(exc, CaptureError | EncoderError):
             self._on_error(exc)
+        else:
+            self._on_error(EncoderError(f"audio pipeline failed: {describe(exc)}"))
 
     def _produce_one(self) -> None:
         start = self.samples_produced
@@ -154,11 +160,7 @@ class AudioEngine:
 
     def stop(self, timeout: float = 2.0) -> None:
         """Stop producing, then hand on what the encoder still holds (its last frame)."""
-        self._stop.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                log.warning("audio thread did not stop within %.1f s", timeout)
-                return
+        if not self._worker.stop(timeout):
+            return  # still running: the encoder is not ours to flush
         for packet in self._encoder.flush():
             self._deliver(packet)

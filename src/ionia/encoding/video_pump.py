@@ -4,13 +4,15 @@ Constant frame rate from the clock: slot ``n`` is due at ``n / fps``. A source w
 nothing new repeats the last picture; a pump that falls more than a slot behind (an
 encoder slower than real time) skips the missed slots instead of piling up latency, and
 counts them.
+
+What escapes the loop ends the stream: a capture error as ``CaptureError``, an encoder
+error as ``EncoderError``, and anything else as one of the two, by the stage it came from.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import threading
 from collections.abc import Callable
 
 from ionia.capture.base import VideoSource
@@ -18,6 +20,7 @@ from ionia.clock import MasterClock
 from ionia.encoding.video import VideoEncoder
 from ionia.errors import CaptureError, EncoderError
 from ionia.packet import EncodedPacket
+from ionia.worker import Worker, describe
 
 log = logging.getLogger("ionia.encoding")
 
@@ -38,23 +41,28 @@ class VideoPump:
         self._fps = fps
         self._deliver = deliver
         self._on_error = on_error
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = Worker("ionia-video", self._loop, on_crash=self._crashed)
+        self._stop = self._worker.stopping
+        #: what the loop is doing, so an unexpected error is told as capture or encoder
+        self._stage = "capture"
         self.frames_captured = 0
         self.frames_duplicated = 0
         self.frames_late = 0
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="ionia-video", daemon=True)
-        self._thread.start()
+        self._worker.start()
 
-    def _run(self) -> None:
-        try:
-            self._loop()
-        except EOFError as exc:
+    @property
+    def alive(self) -> bool:
+        return self._worker.alive
+
+    def _crashed(self, exc: BaseException) -> None:
+        if isinstance(exc, EOFError | CaptureError | EncoderError):
             self._on_error(exc)
-        except (CaptureError, EncoderError) as exc:
-            self._on_error(exc)
+        elif self._stage == "capture":
+            self._on_error(CaptureError(f"video capture failed: {describe(exc)}"))
+        else:
+            self._on_error(EncoderError(f"video encoding failed: {describe(exc)}"))
 
     def _loop(self) -> None:
         fps, clock = self._fps, self._clock
@@ -66,7 +74,9 @@ class VideoPump:
                 # More than a whole slot late: skip to the current slot rather than queue up.
                 self.frames_late += behind
                 n += behind
+            self._stage = "capture"
             frame = self._source.read(n)
+            self._stage = "encode"
             if frame is None:
                 if last is None:
                     n += 1
@@ -81,9 +91,7 @@ class VideoPump:
                 self._deliver(packet)
             n += 1
 
-    def stop(self, timeout: float = 2.0) -> None:
-        self._stop.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                log.warning("video thread did not stop within %.1f s", timeout)
+    def stop(self, timeout: float = 2.0) -> bool:
+        """Stop and join; False if the thread is still running (it may be using the
+        encoder, so the caller must not flush it)."""
+        return self._worker.stop(timeout)

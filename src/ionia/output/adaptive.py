@@ -11,12 +11,13 @@ the floor.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from ionia.worker import Worker
 
 if TYPE_CHECKING:
     from ionia.output.output import Output
@@ -187,31 +188,37 @@ class AdaptiveBitrate:
         settings: AdaptiveSettings,
         outputs: Callable[[], Sequence[Output]],
         set_bitrate: Callable[[int], None],
+        on_crash: Callable[[BaseException], None] | None = None,
     ) -> None:
         self._settings = settings
         self._outputs = outputs
         self._set_bitrate = set_bitrate
-        self._controllers: dict[int, BitrateController] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        #: by id(), each with the output it belongs to: holding the output keeps its id from
+        #: being reused by a new output (after a rotation) while the entry exists
+        self._controllers: dict[int, tuple[Output, BitrateController]] = {}
+        self._worker = Worker("ionia-abr", self._run, on_crash=on_crash or self._crashed)
         self.bitrate = settings.target
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="ionia-abr", daemon=True)
-        self._thread.start()
+        self._worker.start()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.TICK_S):
+        while not self._worker.stopping.wait(self.TICK_S):
             self.tick(time.monotonic())
 
     def tick(self, now: float) -> None:
-        live = [o for o in self._outputs() if o.is_network and o.failed is None and o.connected]
+        outputs = self._outputs()
+        current = {id(o) for o in outputs}
+        for gone in [key for key in self._controllers if key not in current]:
+            del self._controllers[gone]
+        live = [o for o in outputs if o.is_network and o.failed is None and o.connected]
         bitrates = []
         for output in live:
-            controller = self._controllers.get(id(output))
-            if controller is None:
-                controller = BitrateController(self._settings, start=self.bitrate)
-                self._controllers[id(output)] = controller
+            entry = self._controllers.get(id(output))
+            if entry is None:
+                entry = (output, BitrateController(self._settings, start=self.bitrate))
+                self._controllers[id(output)] = entry
+            controller = entry[1]
             stats, limits = output.buffer.stats(), output.buffer.config
             # Congestion by count matters: with audio queued alongside, 100 packets is
             # about 1.3 s, well before the 2 s span limit.
@@ -222,7 +229,8 @@ class AdaptiveBitrate:
             self.bitrate = min(bitrates)
             self._set_bitrate(self.bitrate)
 
+    def _crashed(self, exc: BaseException) -> None:
+        log.error("adaptive bitrate stopped (%s): the video bitrate stays at %d", exc, self.bitrate)
+
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(2.0)
+        self._worker.stop(2.0)

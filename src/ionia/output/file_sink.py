@@ -4,18 +4,25 @@ PyAV opens an encoder for every stream it is asked to create, which would replac
 SPS/PPS with its own; a stream created from a template does not. The template comes from
 the FLV headers we already pack: an in-memory FLV with the sequence headers is opened as
 input and its streams carry exactly our codec configuration.
+
+A disk error is never a lost connection: a path that cannot be written fails ``open()``
+with ``ConfigError`` (PyAV opens the file lazily, so ``open()`` writes the header to find
+out), and a disk that fills or fails later ends the recording with ``RecordingFailed``
+naming the file, which no reconnect would cure.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 from fractions import Fraction
 from pathlib import Path
 from typing import cast
 
 import av
 
-from ionia.errors import ConfigError
+from ionia.errors import ConfigError, RecordingFailed
 from ionia.output import flv
 from ionia.output.sink import Sink, StreamHeaders
 from ionia.packet import EncodedPacket, MediaKind
@@ -49,13 +56,17 @@ class FileSink(Sink):
         self._video: av.stream.Stream | None = None
         self._audio: av.stream.Stream | None = None
         self._bytes = 0
+        #: a fragmented MP4's size after the last packet that muxed: always a whole number
+        #: of fragments, so a disk that fails mid-fragment is cut back to a playable file
+        self._good_size = 0
+        self._keeps_fragments = False
 
     def open(self, headers: StreamHeaders, start_ms: int) -> None:
         options = MP4_OPTIONS if self._format == "mp4" and self._fragmented else {}
         try:
             out = av.open(str(self._path), "w", format=self._format, options=options)
         except (OSError, av.FFmpegError) as exc:
-            raise ConfigError(f"cannot write {self._path}: {exc}") from None
+            raise ConfigError(f"cannot write {self._path}: {_reason(exc)}") from None
         templates = _templates(headers)
         self._video = out.add_stream_from_template(templates.streams.video[0])
         self._video.codec_context.width = headers.width
@@ -67,7 +78,15 @@ class FileSink(Sink):
             self._audio.codec_context.sample_rate = 48_000
             self._audio.time_base = MS
         templates.close()
+        try:
+            out.start_encoding()  # creates the file and writes the header now, not at packet 1
+        except (OSError, av.FFmpegError) as exc:
+            with contextlib.suppress(OSError, av.FFmpegError):
+                out.close()
+            raise ConfigError(f"cannot write {self._path}: {_reason(exc)}") from None
         self._out = out
+        # a regular file only: /dev/stdout or a FIFO cannot be cut back
+        self._keeps_fragments = options is MP4_OPTIONS and self._path.is_file()
 
     def write(self, packet: EncodedPacket) -> None:
         assert self._out is not None, "open() first"
@@ -80,17 +99,44 @@ class FileSink(Sink):
         assert stream is not None
         out_packet.stream = stream
         out_packet.is_keyframe = packet.keyframe
-        self._out.mux(out_packet)
+        try:
+            self._out.mux(out_packet)
+        except (OSError, av.FFmpegError) as exc:
+            raise self._failed(exc) from None
         self._bytes += len(data)
+        if self._keeps_fragments:
+            with contextlib.suppress(OSError):
+                self._good_size = os.stat(self._path).st_size
 
     def close(self, timeout: float) -> None:
         if self._out is not None:
             out, self._out = self._out, None
-            out.close()  # writes the trailer: a clean, seekable file
+            try:
+                out.close()  # writes the trailer: a clean, seekable file
+            except (OSError, av.FFmpegError) as exc:
+                raise self._failed(exc) from None
 
     def abort(self) -> None:
-        pass  # file writes do not stall on a network
+        """Close without a word: the recording failed already, or ``start()`` did."""
+        if self._out is not None:
+            out, self._out = self._out, None
+            with contextlib.suppress(OSError, av.FFmpegError):
+                out.close()
+
+    def _failed(self, exc: BaseException) -> RecordingFailed:
+        kept = "what was written before is in the file"
+        if self._keeps_fragments and self._good_size:
+            with contextlib.suppress(OSError):  # a torn last fragment would not decode
+                os.truncate(self._path, self._good_size)
+            kept += " (up to the last whole fragment)"
+        return RecordingFailed(f"recording to {self._path} failed: {_reason(exc)}; {kept}")
 
     @property
     def bytes_sent(self) -> int:
         return self._bytes
+
+
+def _reason(exc: BaseException) -> str:
+    """The OS's words (``No space left on device``) without PyAV's repeat of the path."""
+    strerror = getattr(exc, "strerror", None)
+    return str(strerror) if strerror else str(exc)

@@ -4,6 +4,12 @@ It owns the sink (the RTMP session or the file), moves packets from the StreamBu
 it, reads what the server says between packets, and on a lost session reconnects by
 itself while the encoders and the clock keep running. ``stop()`` drains what is queued
 up to a deadline and always returns: a session stuck in a send is aborted from outside.
+
+Outcomes: a lost session (``ConnectionFailed``, ``PublishRejected``, a socket error) is
+retried per the reconnect policy; an error no reconnect can cure (a recording's disk
+failing) or anything else that escapes the loop (a bug) is a fatal error of this
+destination, handed to the owner with the message kept in ``last_error``. Either way the
+buffer stops holding packets for a session that is gone, and the statistics say so.
 """
 
 from __future__ import annotations
@@ -16,15 +22,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ionia.buffer import StreamBuffer
-from ionia.errors import ConnectionFailed, IoniaError, PublishRejected
+from ionia.errors import (
+    ConnectionFailed,
+    InternalError,
+    IoniaError,
+    PublishRejected,
+    RecordingFailed,
+)
 from ionia.output.reconnect import ReconnectPolicy
 from ionia.output.sink import Sink, StreamHeaders
 from ionia.packet import EncodedPacket, MediaKind
+from ionia.worker import Worker, describe
 
 log = logging.getLogger("ionia.sender")
 
 #: how long get() waits before the sender reads the socket anyway (pings, errors)
 IDLE_POLL_S = 0.05
+#: what a session loss is: the link, the server's refusal, or the socket under them
+SESSION_ERRORS = (ConnectionFailed, PublishRejected, OSError)
 BITRATE_WINDOW_S = 2.0
 
 
@@ -67,8 +82,11 @@ class Sender:
         self._policy = policy
         self._on_fatal = on_fatal
         self._sink: Sink | None = None
-        self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._worker = Worker(
+            "ionia-sender", self._run, on_crash=self._crashed, stopping=self._stop
+        )
+        self._fatal_error: IoniaError | None = None
         self._reconnect_now = threading.Event()
         self._deadline = float("inf")
         self._lock = threading.Lock()  # guards the counters read by stats()
@@ -92,6 +110,12 @@ class Sender:
         sink = self._make_sink()
         try:
             sink.open(self._headers, 0)
+        except IoniaError:
+            sink.abort()
+            raise
+        except OSError as exc:  # the socket or the disk under the session, unconverted
+            sink.abort()
+            raise ConnectionFailed(f"{self._destination}: {describe(exc)}") from None
         except BaseException:
             sink.abort()
             raise
@@ -105,8 +129,7 @@ class Sender:
         if self._sink is None:
             self._mark_down("waiting for the ingest")
             self._buffer.set_connected(False)
-        self._thread = threading.Thread(target=self._run, name="ionia-sender", daemon=True)
-        self._thread.start()
+        self._worker.start()
 
     def reconnect_now(self) -> None:
         """Skip the backoff wait (and drop a live session to start a new one)."""
@@ -126,21 +149,28 @@ class Sender:
     def join(self) -> None:
         """Wait for the drain to finish; past the deadline, abort the session."""
         timeout = max(0.0, self._deadline - time.monotonic())
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
-            if thread.is_alive():
+        worker = self._worker
+        if worker.started and not worker.in_worker:
+            if not worker.join(timeout):
                 log.warning("%s: send stalled at stop; aborting the session", self._destination)
                 sink = self._sink
                 if sink is not None:
                     sink.abort()
-                thread.join(1.0)
-        elif thread is None and self._sink is not None:
+                worker.join(1.0)
+        elif not worker.started and self._sink is not None:
             self._close_sink(min(1.0, timeout))
 
     @property
     def connected(self) -> bool:
-        return self._sink is not None and self._down_since is None
+        """A session is up and the thread that owns it is still running it."""
+        if self._sink is None or self._down_since is not None or self._fatal_error is not None:
+            return False
+        return self._worker.alive or not self._worker.started
+
+    @property
+    def failed(self) -> IoniaError | None:
+        """The error that ended this destination for good, if one did."""
+        return self._fatal_error
 
     @property
     def bytes_sent(self) -> int:
@@ -165,11 +195,23 @@ class Sender:
             try:
                 self._pump()
                 break  # stop requested and drained
-            except (ConnectionFailed, PublishRejected, OSError) as exc:
+            except SESSION_ERRORS as exc:
                 self._session_lost(exc)
                 if self._stop.is_set() or not self._policy.enabled:
                     break
         self._close_sink(max(0.05, min(1.0, self._deadline - time.monotonic())))
+
+    def _crashed(self, exc: BaseException) -> None:
+        """The last resort: what escaped the loop ends this destination, loudly and typed."""
+        if isinstance(exc, IoniaError):
+            error = exc  # e.g. RecordingFailed: a disk that failed is not cured by retrying
+        else:
+            error = InternalError(
+                f"{self._destination}: the sender stopped on an unexpected error "
+                f"({describe(exc)}); this is a bug in Ionia, please report it with -v output"
+            )
+        self._close_sink(0.0, abort=True)
+        self._fatal(error)
 
     def _pump(self) -> None:
         sink = self._sink
@@ -211,7 +253,7 @@ class Sender:
             sink.poll()
 
     def _session_lost(self, exc: BaseException) -> None:
-        message = str(exc) or type(exc).__name__
+        message = str(exc) if isinstance(exc, IoniaError) else describe(exc)
         log.warning("%s: connection lost: %s", self._destination, message)
         self._mark_down(message)
         self._buffer.set_connected(False)
@@ -250,7 +292,7 @@ class Sender:
                     return False
             except (ConnectionFailed, OSError) as exc:
                 sink.abort()
-                self._last_error = str(exc) or type(exc).__name__
+                self._last_error = describe(exc) if isinstance(exc, OSError) else str(exc)
             else:
                 self._session_up(sink)
                 return True
@@ -290,11 +332,15 @@ class Sender:
         sink = self._sink
         if sink is None:
             return
+        unfinished: RecordingFailed | None = None
         try:
             if abort:
                 sink.abort()
             else:
                 sink.close(timeout)
+        except RecordingFailed as exc:
+            unfinished = exc  # a recording whose end could not be written: say so
+            sink.abort()
         except (IoniaError, OSError) as exc:
             log.debug("%s: close: %s", self._destination, exc)
             sink.abort()
@@ -302,10 +348,15 @@ class Sender:
             self._bytes_closed += sink.bytes_sent
             self._acked_closed += sink.bytes_acked
             self._sink = None
+        if unfinished is not None and self._fatal_error is None:
+            self._fatal(unfinished)
 
     def _fatal(self, exc: IoniaError) -> None:
+        self._fatal_error = exc
         self._mark_down(str(exc))
+        # Nothing will send what is queued, nor what the encoders still put: hold none of it.
         self._buffer.set_connected(False)
+        self._buffer.close()
         self._on_fatal(exc)
 
     # -- statistics ------------------------------------------------------------------------
@@ -326,7 +377,7 @@ class Sender:
                 bitrate = (b1 - b0) * 8 / (t1 - t0) / 1000
             return SenderStats(
                 destination=self._destination,
-                connected=sink is not None and self._down_since is None,
+                connected=self.connected,
                 bytes_sent=self._bytes_sent_locked(),
                 bytes_acked=self._acked_closed + live_acked,
                 video_sent=self._video_sent,
