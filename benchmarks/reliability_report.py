@@ -121,9 +121,9 @@ def render_hostile(rows: list[dict[str, Any]]) -> list[str]:
         "the first connect (the command's exit code); *live*: a second into a good session "
         "(time from the misbehaviour to the statistics showing the session lost); "
         "*reconnect*: on every reconnect after a good first session, with "
-        "`--reconnect-delay 0.5 --reconnect-attempts 3`. Times include the interpreter's "
-        "start-up for the command-line rows; peak RSS is the `ionia` process's own "
-        "(`wait4`).",
+        "`--reconnect-delay 0.1 --reconnect-max-delay 0.2 --reconnect-attempts 3`. Times "
+        "include the interpreter's start-up for the command-line rows; peak RSS is the "
+        "`ionia` process's own high-water mark (`VmHWM`, read every 20 ms).",
         "",
         table,
         "",

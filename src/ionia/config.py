@@ -518,7 +518,9 @@ def _destinations(
             f"rtmp_url must be a URL, a file path or a list of them, not {type(target).__name__}"
         )
     if not targets and not recording:
-        raise ConfigError("no stream URL given: pass rtmp://host/app/KEY (or set RTMP_URL)")
+        raise ConfigError(
+            "no stream URL given: pass rtmp://host/app/<stream key> (or set RTMP_URL)"
+        )
     destinations = tuple(parse_destination(t) for t in targets)
     if len({d.identity for d in destinations}) != len(destinations):
         shown = ", ".join(d.display for d in destinations)

@@ -18,7 +18,7 @@ from typing import Any
 from ionia.capture.base import AudioSource, VideoSource
 from ionia.capture.factory import create_audio_source, create_video_source
 from ionia.clock import MasterClock
-from ionia.config import StreamConfig, even_size, parse_destination
+from ionia.config import StreamConfig, check_number, even_size, parse_destination
 from ionia.encoding.audio import AacEncoder, AudioEngine
 from ionia.encoding.video import VideoEncoder, VideoEncoderSettings
 from ionia.encoding.video_pump import VideoPump
@@ -108,7 +108,7 @@ class VideoAudioStreamer:
         ``mic_device``, ``system_gain``, ``mic_gain``). ``clock_offset`` (seconds) starts
         the stream clock late, for testing long streams.
         """
-        clock_offset = float(options.pop("clock_offset", 0.0))
+        clock_offset = check_number("clock offset", options.pop("clock_offset", 0.0), 0, 2**32)
         config = StreamConfig.create(
             rtmp_url,
             fps=fps,

@@ -101,7 +101,9 @@ def test_config_json_that_cannot_be_read(tmp_path):
 def test_rtmp_url_in_config_json_must_be_a_string(tmp_path, value):
     (tmp_path / "config.json").write_text(json.dumps({"rtmpUrl": value}))
     result = run_ionia("stream", *SYNTHETIC, env=ENV, cwd=tmp_path)
-    assert_refused(result, "rtmpUrl in ./config.json must be a string URL like rtmp://host/app/KEY")
+    assert_refused(
+        result, "rtmpUrl in ./config.json must be a string URL like rtmp://host/app/<stream key>"
+    )
 
 
 def test_resolve_url_reports_the_os_reason(tmp_path, monkeypatch):

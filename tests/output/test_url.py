@@ -138,6 +138,34 @@ def test_redact_replaces_only_the_key(after: str, shown: str) -> None:
 
 def test_redact_masks_credentials_and_keeps_placeholders() -> None:
     assert redact(f"rtmp://bob:pw@h/live/{KEY} x") == "rtmp://****@h/live/**** x"
-    for placeholder in ("expected rtmp://host/app/<stream key>", "like rtmp://host/app/KEY"):
+    for placeholder in (
+        "expected rtmp://host/app/<stream key>",
+        "like rtmp://host/app/<stream key>",
+    ):
         assert redact(placeholder) == placeholder
     assert redact("rtmp://host/app/ and more") == "rtmp://host/app/ and more"
+
+
+def test_a_parsed_key_is_masked_wherever_it_appears_later() -> None:
+    parse_rtmp_url("rtmp://h/live/remembered-key-8812?token=tok-9931-abc")
+    said = "server: remembered-key-8812 is not allowed (token tok-9931-abc)"
+    assert redact(said) == "server: **** is not allowed (token ****)"
+
+
+def test_the_log_formatter_masks_messages_and_tracebacks() -> None:
+    import logging
+    import sys
+
+    from ionia.output.url import RedactingFormatter
+
+    parse_rtmp_url("rtmp://h/live/formatter-key-5150")
+    try:
+        raise OSError("lost rtmp://other/live/unparsed-key-77 and formatter-key-5150")
+    except OSError:
+        record = logging.LogRecord(
+            "x", logging.ERROR, __file__, 1, "publishing %s", ("formatter-key-5150",),
+            sys.exc_info(),
+        )  # fmt: skip
+    text = RedactingFormatter("%(message)s").format(record)
+    assert "formatter-key-5150" not in text and "unparsed-key-77" not in text
+    assert "Traceback" in text and text.startswith("publishing ****")

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from ionia import __version__
 from ionia.cli import exitcodes, stream, tools
 from ionia.errors import IoniaError
-from ionia.output.url import redact
+from ionia.output.url import RedactingFormatter, redact
 
 log = logging.getLogger("ionia.cli")
 
@@ -58,7 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.WARNING if args.quiet else (logging.DEBUG if args.verbose else logging.INFO)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    # every line, tracebacks and other libraries' messages included, with keys masked
+    handler.setFormatter(RedactingFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     try:
         return int(args.run(args))
     except IoniaError as exc:

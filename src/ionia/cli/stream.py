@@ -16,7 +16,7 @@ from typing import Any
 
 from ionia.cli import exitcodes
 from ionia.cli.status import StatusLine
-from ionia.config import check_number, parse_bitrate
+from ionia.config import check_number, check_writable, parse_bitrate
 from ionia.errors import ConfigError, IoniaError
 from ionia.output.reconnect import ReconnectPolicy
 from ionia.output.url import redact
@@ -32,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "url",
         nargs="*",
-        help="rtmp[s]://host/app/KEY or a file (.flv/.mp4/.mkv); several to multistream; "
+        help="rtmp[s]://host/app/<stream key> or a file (.flv/.mp4/.mkv); several to multistream; "
         "default: $RTMP_URL, then rtmpUrl in ./config.json",
     )
     p.add_argument("--record", help="also record to this file (never drops, even offline)")
@@ -169,7 +169,7 @@ def resolve_url(arg: str | None) -> str:
             raise ConfigError(f"./{CONFIG_FILE} is not a JSON object with rtmpUrl") from None
         if value is not None and not isinstance(value, str):
             raise ConfigError(
-                f"rtmpUrl in ./{CONFIG_FILE} must be a string URL like rtmp://host/app/KEY"
+                f"rtmpUrl in ./{CONFIG_FILE} must be a string URL like rtmp://host/app/<stream key>"
             )
         if value and value.strip():
             return value
@@ -355,10 +355,9 @@ def report_error(exc: BaseException) -> None:
 def _check_writable(path: Path) -> None:
     """Fail before anything starts if the statistics file cannot be written at the end."""
     try:
-        with path.open("a"):
-            pass
-    except OSError as exc:
-        raise ConfigError(f"cannot write --stats-json {path}: {exc.strerror or exc}") from None
+        check_writable(path)
+    except ConfigError as exc:
+        raise ConfigError(f"--stats-json: {exc}") from None
 
 
 def _write_stats(path: Path, stats: dict[str, Any]) -> None:
