@@ -1,6 +1,7 @@
 """Every bad input is exit 2 with ``ionia: error:`` naming the setting, and nothing started.
 
-Each case runs the real command (a Python process, ~0.3 s): the point is what a user sees.
+The cases run the real command, as a process or, for the many flags refused before
+anything starts, in this process through the same ``main()``: the point is what a user sees.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import pytest
 
 from ionia.cli import stream
 from ionia.errors import ConfigError
-from tests.fixtures.cli import SYNTHETIC, run_ionia
+from tests.fixtures.cli import SYNTHETIC, run_ionia, run_ionia_here
 
 KEY = "live_123456_SeCrEtKeY"
 URL = f"rtmp://127.0.0.1:1/live/{KEY}"  # nothing listens on port 1: a start would fail, not hang
@@ -58,7 +59,8 @@ def assert_refused(result, *needles: str) -> None:
 )
 def test_bad_numbers_exit_2_naming_the_flag(tmp_path, flags, needle):
     out = tmp_path / "out.flv"
-    assert_refused(run_ionia("stream", str(out), *SYNTHETIC, *flags), needle)
+    # in this process: these fail in argument checking, before anything could start
+    assert_refused(run_ionia_here("stream", str(out), *SYNTHETIC, *flags), needle)
     assert not any(tmp_path.iterdir())  # nothing started, no probe left
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from ionia import ConfigError, VideoAudioRecorder, VideoAudioStreamer
-from tests.fixtures.cli import SYNTHETIC, run_ionia
+from tests.fixtures.cli import SYNTHETIC, run_ionia, run_ionia_here
 from tests.fixtures.media import probe
 
 KEY = "record-key-0917"
@@ -50,7 +50,7 @@ def test_unwritable_recording_fails_before_anything_starts(
     assert not recorder.is_running()
     for command in (["record", str(path)], ["stream", str(tmp_path / "s.flv"), "--record",
                                             str(path)]):  # fmt: skip
-        result = run_ionia(*command, *SYNTHETIC, "--duration", "2")
+        result = run_ionia_here(*command, *SYNTHETIC, "--duration", "2")
         assert result.returncode == 2, result.stderr
         assert str(path) in result.stderr
         assert "Traceback" not in result.stderr and "internal error" not in result.stderr

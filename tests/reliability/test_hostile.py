@@ -154,24 +154,6 @@ def test_hostile_server_mid_stream_is_a_lost_session(
     row(case, "live", "session lost, reconnected", lost.t - misbehaved, None)
 
 
-@pytest.mark.parametrize("case", ["garbage", "endless-partials"])
-def test_hostile_server_mid_stream_cli(
-    hostile_server: Callable[..., HostileServer], tmp_path: Path, case: str
-) -> None:
-    server = hostile_server(case, when="live", after_s=0.5)
-    stats_path = tmp_path / "stats.json"
-    run = run_ionia_measured(
-        "stream", server.url(KEY), *SYNTHETIC, "--duration", "4", "--stats-json",
-        str(stats_path), "--reconnect-delay", "0.2", tmp_path=tmp_path,
-    )  # fmt: skip
-    assert run.code == 0, run.stderr  # it reconnected each time and ran its 4 s
-    assert_clean_failure_output(run.stderr)
-    assert "connection lost" in run.stderr and "server sent" in run.stderr, run.stderr
-    stats = json.loads(stats_path.read_text())
-    assert stats["reconnects"] >= 2, stats
-    assert run.peak_rss_mb < RSS_LIMIT_MB
-
-
 # -- during a reconnect: every attempt is made, each fails typed, then the policy ends it ----
 
 
@@ -204,14 +186,17 @@ def misbehave_for(
 ) -> Run:
     """Stream to a server that goes bad 0.5 s into every session, for ``seconds``."""
     server = hostile_server(case, when="live", after_s=0.5)
+    stats_path = tmp_path / "stats.json"
     run = run_ionia_measured(
         "stream", server.url(KEY), *SYNTHETIC, "--duration", str(seconds),
-        "--reconnect-delay", "0.2", "--reconnect-max-delay", "0.5", tmp_path=tmp_path,
-        timeout=seconds + 30,
+        "--reconnect-delay", "0.2", "--reconnect-max-delay", "0.5", "--stats-json",
+        str(stats_path), tmp_path=tmp_path, timeout=seconds + 30,
     )  # fmt: skip
-    assert run.code == 0, run.stderr
+    assert run.code == 0, run.stderr  # it reconnected each time and ran to the end
     assert_clean_failure_output(run.stderr)
+    assert "connection lost" in run.stderr and "server sent" in run.stderr, run.stderr
     assert server.connections >= seconds / 2, server.connections  # it kept misbehaving
+    assert json.loads(stats_path.read_text())["reconnects"] >= seconds / 2 - 1
     return run
 
 
@@ -257,7 +242,7 @@ def test_sigterm_mid_stream_drains_and_exits_143(
         while not (record.exists() and record.stat().st_size > 50_000):
             assert proc.poll() is None and time.monotonic() < deadline, proc.stderr
             time.sleep(0.05)  # a subprocess has no readiness signal to wait on
-        time.sleep(3.0)
+        time.sleep(2.0)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=15)
     finally:
@@ -272,7 +257,7 @@ def test_sigterm_mid_stream_drains_and_exits_143(
     assert got.decode_errors == 0, got.error_text
     # finalized, not cut off: the recording holds the stream up to the signal, to within
     # one fragment (1 s)
-    assert stats["uptime_s"] > 3.0
+    assert stats["uptime_s"] > 2.0
     assert got.duration >= stats["uptime_s"] - 1.0, (got.duration, stats["uptime_s"])
     server_file = server.recording(KEY, timeout=5.0)  # unpublished: nginx closed the file
     assert probe(server_file).decode_errors == 0
