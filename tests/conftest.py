@@ -7,6 +7,7 @@ from tests.fixtures.bad_servers import bad_server
 from tests.fixtures.desktop import pulse, screen_painter, xvfb, xvfb_server
 from tests.fixtures.disks import small_disk
 from tests.fixtures.flv import flv_clip
+from tests.fixtures.grace_server import grace_server
 from tests.fixtures.hostile_server import hostile_server
 from tests.fixtures.nginx import ffmpeg_listen, nginx_rtmp
 from tests.fixtures.proxy import fault_proxy
@@ -17,6 +18,7 @@ __all__ = [
     "fault_proxy",
     "ffmpeg_listen",
     "flv_clip",
+    "grace_server",
     "hostile_server",
     "nginx_rtmp",
     "pulse",
