@@ -16,9 +16,17 @@ class ConfigError(IoniaError, ValueError):
 
 
 class ConnectionFailed(IoniaError):
-    """The ingest could not be reached, or the connection was lost."""
+    """The ingest could not be reached, or the connection was lost.
+
+    ``refused`` is True when the ingest's host answered at once that nothing listens
+    there: a retry costs nothing, so the sender retries quickly instead of backing off.
+    """
 
     exit_code = 3
+
+    def __init__(self, message: str = "", *, refused: bool = False) -> None:
+        super().__init__(message)
+        self.refused = refused
 
 
 class PublishRejected(IoniaError):

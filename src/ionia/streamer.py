@@ -250,7 +250,9 @@ class VideoAudioStreamer:
         self._adaptive_error = f"adaptive bitrate stopped: {describe(exc)}"
         log.error("%s; the video bitrate stays at %d bit/s", self._adaptive_error, bitrate)
 
-    def _new_output(self, destination: Any, *, recording: bool = False) -> Output:
+    def _new_output(
+        self, destination: Any, *, recording: bool = False, rotated: bool = False
+    ) -> Output:
         assert self._video_encoder is not None and self._headers is not None
         return Output(
             destination,
@@ -260,6 +262,7 @@ class VideoAudioStreamer:
             on_keyframe_request=self._video_encoder.request_keyframe,
             on_fatal=self._output_failed,
             recording=recording,
+            joins_running_stream=rotated,
         )
 
     def _deliver(self, packet: EncodedPacket) -> None:
@@ -352,7 +355,7 @@ class VideoAudioStreamer:
             if not 0 <= index < len(streams):
                 raise ConfigError(f"no destination {index}: there are {len(streams)}")
             old = streams[index]
-            new = self._new_output(new_destination)
+            new = self._new_output(new_destination, rotated=True)
             new.connect(wait_for_ingest=False)  # a bad new key fails here; the old one goes on
             new.start()
             # The new buffer takes video from a keyframe on; ask for one now.

@@ -33,14 +33,15 @@ class ScriptedSink(Sink):
         self._error, self._good, self._bytes = error, good, 0
         ScriptedSink.opened += 1
 
-    def open(self, headers: StreamHeaders, start_ms: int) -> None:
+    def open(self, headers: StreamHeaders, *, rebase: bool) -> None:
         pass
 
-    def write(self, packet: EncodedPacket) -> None:
+    def write(self, packet: EncodedPacket) -> bool:
         if self._good <= 0 and self._error is not None:
             raise self._error
         self._good -= 1
         self._bytes += packet.size
+        return True
 
     def close(self, timeout: float) -> None:
         pass

@@ -61,7 +61,7 @@ class FileSink(Sink):
         self._good_size = 0
         self._keeps_fragments = False
 
-    def open(self, headers: StreamHeaders, start_ms: int) -> None:
+    def open(self, headers: StreamHeaders, *, rebase: bool = False) -> None:
         options = MP4_OPTIONS if self._format == "mp4" and self._fragmented else {}
         try:
             out = av.open(str(self._path), "w", format=self._format, options=options)
@@ -88,7 +88,7 @@ class FileSink(Sink):
         # a regular file only: /dev/stdout or a FIFO cannot be cut back
         self._keeps_fragments = options is MP4_OPTIONS and self._path.is_file()
 
-    def write(self, packet: EncodedPacket) -> None:
+    def write(self, packet: EncodedPacket) -> bool:
         assert self._out is not None, "open() first"
         video = packet.kind is MediaKind.VIDEO
         data = flv.annexb_to_avcc(packet.data) if video else packet.data
@@ -107,6 +107,7 @@ class FileSink(Sink):
         if self._keeps_fragments:
             with contextlib.suppress(OSError):
                 self._good_size = os.stat(self._path).st_size
+        return True
 
     def close(self, timeout: float) -> None:
         if self._out is not None:

@@ -51,6 +51,7 @@ class Output:
         on_keyframe_request: Callable[[], None],
         on_fatal: Callable[[Output, IoniaError], None],
         recording: bool = False,
+        joins_running_stream: bool = False,
     ) -> None:
         self.destination = destination
         self.recording = recording
@@ -69,6 +70,7 @@ class Output:
             headers=headers,
             policy=policy,
             on_fatal=self._fatal,
+            first_session_on_clock=not joins_running_stream,
         )
         self._on_fatal = on_fatal
 
@@ -119,8 +121,8 @@ class Output:
             "congestion": round(b.congestion, 3),
             "video_packets_sent": s.video_sent,
             "audio_packets_sent": s.audio_sent,
-            "video_packets_dropped": b.video_dropped,
-            "audio_packets_dropped": b.audio_dropped,
+            "video_packets_dropped": b.video_dropped + s.video_skipped,
+            "audio_packets_dropped": b.audio_dropped + s.audio_skipped,
             "bytes_sent": s.bytes_sent,
             "bytes_acked": s.bytes_acked,
             "bitrate_kbps": s.bitrate_kbps,

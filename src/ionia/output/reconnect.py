@@ -33,6 +33,11 @@ class ReconnectPolicy:
     rejected_retries: int = 3
     #: retry a refused/unreachable ingest at the first connect instead of failing at once
     wait_for_ingest: bool = False
+    #: while the ingest's host refuses at once (nothing listens: a restart in progress), a
+    #: retry costs nothing, so it is made this often, to be back within this of the ingest...
+    refused_delay: float = 0.25
+    #: ...for this long after the loss; past it, refusals back off like any failure
+    refused_fast_s: float = 30.0
 
     def __post_init__(self) -> None:
         # A NaN or infinite delay would make every retry wait forever, or overflow the backoff.
@@ -57,6 +62,8 @@ class ReconnectPolicy:
             0, math.inf, whole=True,
         )  # fmt: skip
         check_number("rejected_retries", self.rejected_retries, *REJECTED_RETRIES_RANGE, whole=True)
+        check_number("refused_delay", self.refused_delay, *MAX_DELAY_RANGE_S, above=True)
+        check_number("refused_fast_s", self.refused_fast_s, *MAX_DELAY_RANGE_S)
 
     def backoff(self, attempt: int, rng: random.Random | None = None) -> float:
         """Seconds to wait before attempt number ``attempt`` (0-based)."""

@@ -11,6 +11,10 @@ from ionia.packet import EncodedPacket, MediaKind
 #: what the kernel may hold before congestion shows in the StreamBuffer
 SEND_BUFFER_SECONDS = 0.25
 MIN_SEND_BUFFER = 16 * 1024
+#: the server is asked to acknowledge every this much stream time: an ingest that stops
+#: reading is then seen within one window, not after its kernel buffers fill
+ACK_WINDOW_SECONDS = 0.25
+MIN_ACK_WINDOW = 16 * 1024
 
 
 def send_buffer_size(bitrate: int) -> int:
@@ -20,7 +24,16 @@ def send_buffer_size(bitrate: int) -> int:
     return max(MIN_SEND_BUFFER, int(bitrate / 8 * SEND_BUFFER_SECONDS))
 
 
+def ack_window_size(bitrate: int) -> int:
+    return max(MIN_ACK_WINDOW, int(bitrate / 8 * ACK_WINDOW_SECONDS))
+
+
 class RtmpSink(Sink):
+    """One RTMP(S) session. Its timeline is its own (see ``open``): servers expect a new
+    session to start at 0, as OBS's do; some add the previous session's last timestamp to
+    a returning publisher's, so a clock carried across sessions would jump viewers ahead
+    by the stream's age. Audio and video are shifted by the same amount: sync holds."""
+
     def __init__(
         self,
         url: RtmpUrl,
@@ -38,11 +51,16 @@ class RtmpSink(Sink):
             tls_verify=tls_verify,
             ca_file=ca_file,
             send_buffer_bytes=send_buffer_size(bitrate),
+            ack_window=ack_window_size(bitrate),
         )
+        self._rebase = False
+        #: subtracted from every timestamp of this session; set by its first packet
+        self._base: int | None = None
 
-    def open(self, headers: StreamHeaders, start_ms: int) -> None:
+    def open(self, headers: StreamHeaders, *, rebase: bool) -> None:
         client = self._client
         client.connect()
+        self._rebase = rebase
         client.send_metadata(
             flv.on_metadata(
                 width=headers.width,
@@ -53,18 +71,27 @@ class RtmpSink(Sink):
                 encoder=headers.encoder,
             )
         )
-        client.send_video(start_ms, flv.avc_sequence_header(headers.video_config))
+        # The sequence headers at 0, as OBS and FFmpeg send them.
+        client.send_video(0, flv.avc_sequence_header(headers.video_config))
         if headers.audio_config is not None:
-            client.send_audio(start_ms, flv.aac_sequence_header(headers.audio_config))
+            client.send_audio(0, flv.aac_sequence_header(headers.audio_config))
 
-    def write(self, packet: EncodedPacket) -> None:
+    def write(self, packet: EncodedPacket) -> bool:
+        if self._base is None:
+            self._base = packet.dts_ms if self._rebase else 0
+        dts = packet.dts_ms - self._base
+        if dts < 0:
+            # Queued just before the session's first packet but stamped earlier (audio and
+            # video interleave within a frame): it belongs to the outage, not this session.
+            return False
         if packet.kind is MediaKind.VIDEO:
             body = flv.avc_video(
                 packet.data, keyframe=packet.keyframe, cts_ms=packet.pts_ms - packet.dts_ms
             )
-            self._client.send_video(packet.dts_ms, body)
+            self._client.send_video(dts, body)
         else:
-            self._client.send_audio(packet.dts_ms, flv.aac_audio(packet.data))
+            self._client.send_audio(dts, flv.aac_audio(packet.data))
+        return True
 
     def poll(self) -> None:
         self._client.poll()

@@ -60,6 +60,9 @@ class SenderStats:
     #: capture → handed to the socket, video packets, milliseconds (p50, p99)
     latency_p50_ms: float | None
     latency_p99_ms: float | None
+    #: packets left out at a session's start: stamped before its first packet
+    video_skipped: int = 0
+    audio_skipped: int = 0
 
 
 class Sender:
@@ -74,6 +77,7 @@ class Sender:
         headers: StreamHeaders,
         policy: ReconnectPolicy,
         on_fatal: Callable[[IoniaError], None],
+        first_session_on_clock: bool = True,
     ) -> None:
         self._destination = destination
         self._buffer = buffer
@@ -98,7 +102,11 @@ class Sender:
         self._last_error = ""
         self._down_since: float | None = None
         self._down_total = 0.0
-        self._last_dts = 0
+        # The stream's first session carries the stream clock (which starts at 0); every
+        # later one, and every session of a destination added later (a rotation), restarts
+        # at 0 (see RtmpSink).
+        self._first_on_clock = first_session_on_clock
+        self._skipped = {MediaKind.VIDEO: 0, MediaKind.AUDIO: 0}
         self._first_byte_at: float | None = None
         self._latencies: deque[float] = deque(maxlen=4096)
         self._rate_samples: deque[tuple[float, int]] = deque()
@@ -109,7 +117,7 @@ class Sender:
         """Open the first session in the caller's thread so a bad URL or key fails ``start()``."""
         sink = self._make_sink()
         try:
-            sink.open(self._headers, 0)
+            sink.open(self._headers, rebase=not self._first_on_clock)
         except IoniaError:
             sink.abort()
             raise
@@ -229,8 +237,11 @@ class Sender:
                     return  # drained
                 sink.poll()
                 continue
-            sink.write(packet)
-            self._sent(packet, sink)
+            if sink.write(packet):
+                self._sent(packet, sink)
+            else:
+                with self._lock:
+                    self._skipped[packet.kind] += 1
 
     def _sent(self, packet: EncodedPacket, sink: Sink) -> None:
         now = time.monotonic()
@@ -243,7 +254,6 @@ class Sender:
                 self._audio_sent += 1
             if self._first_byte_at is None:
                 self._first_byte_at = now
-            self._last_dts = max(self._last_dts, packet.dts_ms)
             samples = self._rate_samples
             if not samples or now - samples[-1][0] >= 0.1:
                 samples.append((now, self._bytes_closed + sink.bytes_sent))
@@ -262,7 +272,16 @@ class Sender:
             self._fatal(ConnectionFailed(f"connection to {self._destination} lost: {message}"))
 
     def _reconnect(self) -> bool:
-        attempt = rejected = 0
+        """Retry until a session is up (True) or the policy or ``stop()`` ends it (False).
+
+        The wait before each attempt follows the policy's backoff, which grows with every
+        failure that costs the server something (a timeout, a rejection, a broken reply);
+        while the host refuses at once, retries come every ``refused_delay`` instead, so
+        an ingest that restarts is reached within that of it being back."""
+        policy = self._policy
+        attempt = rejected = costly = 0
+        lost_at = time.monotonic()
+        delay = policy.backoff(0)
         while not self._stop.is_set():
             if self._policy.gives_up(attempt):
                 self._fatal(
@@ -272,15 +291,16 @@ class Sender:
                     )
                 )
                 return False
-            delay = self._policy.backoff(attempt)
-            log.info(
-                "%s: reconnecting in %.1f s (attempt %d)", self._destination, delay, attempt + 1
-            )
+            level = logging.DEBUG if attempt and delay == policy.refused_delay else logging.INFO
+            log.log(
+                level, "%s: reconnecting in %.2f s (attempt %d)", self._destination, delay,
+                attempt + 1,
+            )  # fmt: skip
             if self._wait(delay):
                 return False
             sink = self._make_sink()
             try:
-                sink.open(self._headers, self._last_dts)
+                sink.open(self._headers, rebase=self._ever_up or not self._first_on_clock)
             except PublishRejected as exc:
                 sink.abort()
                 rejected += 1
@@ -293,10 +313,17 @@ class Sender:
             except (ConnectionFailed, OSError) as exc:
                 sink.abort()
                 self._last_error = describe(exc) if isinstance(exc, OSError) else str(exc)
+                refused = isinstance(exc, ConnectionFailed) and exc.refused
+                if refused and time.monotonic() - lost_at < policy.refused_fast_s:
+                    attempt += 1
+                    delay = policy.refused_delay
+                    continue
             else:
                 self._session_up(sink)
                 return True
             attempt += 1
+            costly += 1
+            delay = policy.backoff(costly)
         return False
 
     def _wait(self, delay: float) -> bool:
@@ -389,6 +416,8 @@ class Sender:
                 first_byte_at=self._first_byte_at,
                 latency_p50_ms=_percentile(latencies, 0.50),
                 latency_p99_ms=_percentile(latencies, 0.99),
+                video_skipped=self._skipped[MediaKind.VIDEO],
+                audio_skipped=self._skipped[MediaKind.AUDIO],
             )
 
 

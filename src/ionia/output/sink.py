@@ -32,12 +32,15 @@ class Sink(ABC):
     """One session of one destination. Only the sender thread calls these, except ``abort``."""
 
     @abstractmethod
-    def open(self, headers: StreamHeaders, start_ms: int) -> None:
-        """Connect/create and write the headers; ``start_ms`` stamps them on the master clock."""
+    def open(self, headers: StreamHeaders, *, rebase: bool) -> None:
+        """Connect/create and write the headers. With ``rebase``, the session's timeline
+        starts at 0 at its first packet (a network session after the stream's first);
+        files always keep the stream's clock."""
 
     @abstractmethod
-    def write(self, packet: EncodedPacket) -> None:
-        """Send one packet; raises ``ConnectionFailed`` when the session is lost."""
+    def write(self, packet: EncodedPacket) -> bool:
+        """Send one packet; False if it was left out (it predates the session's start).
+        Raises ``ConnectionFailed`` when the session is lost."""
 
     def poll(self) -> None:  # noqa: B027 - files have nothing to read back
         """Handle what the peer sent (acknowledgements, pings, errors) without blocking."""

@@ -30,7 +30,7 @@ from ionia.output.rtmp.chunk import (
 )
 from ionia.output.rtmp.commands import Command, Commands
 from ionia.output.rtmp.handshake import handshake
-from ionia.output.rtmp.transport import LinkError, Transport, tls_context
+from ionia.output.rtmp.transport import ACK_STALL_GRACE, LinkError, Transport, tls_context
 from ionia.output.url import RtmpUrl, redact
 
 __all__ = ["RtmpClient"]
@@ -89,6 +89,9 @@ class RtmpClient:
         self._in_last_ack = 0
         self._peer_window = 0
         self._last_ack_seq = 0
+        self._ack_base = 0
+        #: when the last acknowledgement arrived; None until the server has shown it sends them
+        self._last_ack_at: float | None = None
         self._broken: str | None = None
         self._close_lock = threading.Lock()
         self._closed = False
@@ -113,8 +116,9 @@ class RtmpClient:
             result = handshake(self._transport.sock, deadline)
         except ConnectionFailed as exc:
             self._drop_transport()
-            raise ConnectionFailed(f"{url.masked}: {exc}") from None
+            raise ConnectionFailed(f"{url.masked}: {exc}", refused=exc.refused) from None
         self.bytes_sent += result.bytes_sent
+        self._ack_base = self.bytes_sent  # the server's acknowledgements count what follows
         self.bytes_received += result.bytes_received
         try:
             self._publish(deadline)
@@ -149,7 +153,28 @@ class RtmpClient:
     def _send_stream(self, csid: int, type_id: int, timestamp: int, payload: bytes) -> None:
         if not self.connected:
             raise ConnectionFailed(f"{self.url.masked}: not connected")
-        self._send_message(csid, type_id, self.stream_id, timestamp, payload)
+        self._send_message(
+            csid, type_id, self.stream_id, timestamp, payload, overdue_at=self.ack_overdue_at()
+        )
+
+    @property
+    def bytes_unacked(self) -> int:
+        """Bytes sent in this session that the server's application has not read yet."""
+        return max(0, self.bytes_sent - self._ack_base - self.bytes_acked)
+
+    def ack_overdue_at(self) -> float | None:
+        """When the server's acknowledgements become overdue: ``ACK_STALL_GRACE`` before
+        ``io_timeout`` has passed since the last one, while more than two windows are
+        outstanding; a send that then makes no progress for the grace fails, so a stall is
+        called ``io_timeout`` after the last acknowledgement. None while none is expected, or
+        for a server that has not acknowledged anything in this session (it may never).
+
+        A server acknowledges what its application has read, so this sees an ingest that
+        stopped reading at once, where the socket only notices once the kernels' buffers
+        on the way are full (seconds later)."""
+        if self._last_ack_at is None or self.bytes_unacked <= 2 * self.ack_window:
+            return None
+        return self._last_ack_at + self.io_timeout - ACK_STALL_GRACE
 
     def poll(self, timeout: float = 0.0) -> None:
         """Handle whatever the server sent. Waits up to ``timeout`` for the first bytes
@@ -167,6 +192,15 @@ class RtmpClient:
             for command in self._process(data):
                 self._commands.handle(command, publishing=self.connected)
             timeout = 0.0
+        self._check_acknowledged()
+
+    def _check_acknowledged(self) -> None:
+        overdue_at = self.ack_overdue_at()
+        if overdue_at is not None and time.monotonic() >= overdue_at + ACK_STALL_GRACE:
+            raise self._lost(
+                f"the server stopped reading: no acknowledgement for {self.io_timeout:g} s "
+                f"with {self.bytes_unacked // 1024} KiB outstanding"
+            )
 
     # -- closing --------------------------------------------------------------------------
 
@@ -227,11 +261,12 @@ class RtmpClient:
         payload: bytes,
         *,
         deadline: float | None = None,
+        overdue_at: float | None = None,
     ) -> None:
         data = self._writer.serialize(csid, type_id, stream_id, timestamp, payload)
         transport = self._require_transport()
         try:
-            transport.send(data, deadline, progress=self._count_sent)
+            transport.send(data, deadline, progress=self._count_sent, overdue_at=overdue_at)
         except LinkError as exc:
             if not exc.timed_out and self._broken is not None:  # abort() from another thread
                 raise self._lost(self._broken) from None
@@ -291,6 +326,8 @@ class RtmpClient:
             delta = (value - self._last_ack_seq) % _SEQ_MOD
             self._last_ack_seq = value
             self.bytes_acked = min(self.bytes_acked + delta, self.bytes_sent)
+            if delta:
+                self._last_ack_at = time.monotonic()
         elif kind == MessageType.USER_CONTROL and len(payload) >= 2:
             event = int.from_bytes(payload[:2], "big")
             if event == UserControlEvent.PING_REQUEST and len(payload) >= 6:

@@ -22,6 +22,8 @@ __all__ = ["LinkError", "Transport", "tls_context"]
 log = logging.getLogger("ionia.rtmp")
 
 RECV_SIZE = 65536
+#: once acknowledgements are overdue, this long without a byte taken by the socket is a stall
+ACK_STALL_GRACE = 1.0
 
 
 class LinkError(ConnectionFailed):
@@ -74,7 +76,7 @@ class Transport:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except socket.gaierror as exc:
             raise ConnectionFailed(f"cannot resolve host {host!r}: {exc.strerror}") from None
-        error = "no address"
+        error, refused = "no address", True
         for family, kind, proto, _, address in infos:
             sock = socket.socket(family, kind, proto)
             try:
@@ -85,7 +87,7 @@ class Transport:
                 sock.connect(address)
             except TimeoutError:
                 sock.close()
-                error = f"timed out connecting to {host}:{port}"
+                error, refused = f"timed out connecting to {host}:{port}", False
                 continue
             except ConnectionRefusedError:
                 sock.close()
@@ -93,28 +95,45 @@ class Transport:
                 continue
             except OSError as exc:
                 sock.close()
-                error = f"cannot connect to {host}:{port}: {exc.strerror or exc}"
+                error, refused = f"cannot connect to {host}:{port}: {exc.strerror or exc}", False
                 continue
             if tls is not None:
                 sock = _wrap_tls(sock, tls, host, deadline)
             return cls(sock, io_timeout=io_timeout)
-        raise ConnectionFailed(error)
+        raise ConnectionFailed(error, refused=refused and bool(infos))
 
     def send(
-        self, data: bytes, deadline: float | None, *, progress: Callable[[int], object]
+        self,
+        data: bytes,
+        deadline: float | None,
+        *,
+        progress: Callable[[int], object],
+        overdue_at: float | None = None,
     ) -> None:
         """Send all of ``data`` before ``deadline``; without one, only a stall of
         ``io_timeout`` fails. ``progress`` gets each partial count as it goes out, so byte
-        counters move during a long send and include what left before a failure."""
+        counters move during a long send and include what left before a failure.
+
+        ``overdue_at`` is when the peer's acknowledgements become overdue (it stopped
+        reading): from then on, a socket that takes no byte for ``ACK_STALL_GRACE`` seconds
+        is a stall too, without waiting for the kernels' buffers on the way to fill."""
         view = memoryview(data)
         while view:
-            wait = self.io_timeout if deadline is None else deadline - time.monotonic()
+            now = time.monotonic()
+            wait = self.io_timeout if deadline is None else deadline - now
             if wait <= 0:
                 raise LinkError("send timed out", timed_out=True)
+            if overdue_at is not None:
+                wait = min(wait, max(0.0, overdue_at - now) + ACK_STALL_GRACE)
             self.sock.settimeout(wait)
             try:
                 sent = self.sock.send(view)
             except TimeoutError:
+                if overdue_at is not None and time.monotonic() >= overdue_at:
+                    raise LinkError(
+                        "the server stopped reading (no acknowledgement, and no send progress)",
+                        timed_out=True,
+                    ) from None
                 raise LinkError(f"send stalled for {wait:g} s", timed_out=True) from None
             except OSError as exc:
                 raise LinkError(f"connection lost while sending: {exc}") from None
