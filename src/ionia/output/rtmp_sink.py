@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from ionia.output import flv
 from ionia.output.rtmp.client import RtmpClient
 from ionia.output.sink import Sink, StreamHeaders
@@ -15,6 +17,11 @@ MIN_SEND_BUFFER = 16 * 1024
 #: reading is then seen within one window, not after its kernel buffers fill
 ACK_WINDOW_SECONDS = 0.25
 MIN_ACK_WINDOW = 16 * 1024
+#: a new session's media starts this long after its headers (at 0). nginx-rtmp appending a
+#: session to a recording puts the first tag it sees (the headers) on the file's last tag:
+#: media right on it would repeat that timestamp, or land before the other kind's last
+#: tag (they are up to about two audio frames apart in capture order)
+SESSION_MEDIA_START_MS = 100
 
 
 def send_buffer_size(bitrate: int) -> int:
@@ -54,13 +61,23 @@ class RtmpSink(Sink):
             ack_window=ack_window_size(bitrate),
         )
         self._rebase = False
+        self._fps = 30
         #: subtracted from every timestamp of this session; set by its first packet
         self._base: int | None = None
+
+    def _session_base(self, first_dts_ms: int) -> int:
+        """What this session subtracts: a frame slot of the stream clock at least
+        ``SESSION_MEDIA_START_MS`` before its first packet. On the frame grid, so frames
+        keep their phase (frame n is at round(n × 1000 / fps) ms): a player or muxer that
+        maps them to 1/fps ticks then never puts two frames on one tick."""
+        slot = math.floor((first_dts_ms - SESSION_MEDIA_START_MS) * self._fps / 1000)
+        return round(slot * 1000 / self._fps)
 
     def open(self, headers: StreamHeaders, *, rebase: bool) -> None:
         client = self._client
         client.connect()
         self._rebase = rebase
+        self._fps = headers.fps
         client.send_metadata(
             flv.on_metadata(
                 width=headers.width,
@@ -78,7 +95,7 @@ class RtmpSink(Sink):
 
     def write(self, packet: EncodedPacket) -> bool:
         if self._base is None:
-            self._base = packet.dts_ms if self._rebase else 0
+            self._base = self._session_base(packet.dts_ms) if self._rebase else 0
         dts = packet.dts_ms - self._base
         if dts < 0:
             # Queued just before the session's first packet but stamped earlier (audio and
