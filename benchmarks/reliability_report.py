@@ -80,10 +80,15 @@ MEASURES = {
     "throttle lifted; a cut ends as it starts) to the first sample showing the destination "
     "connected again *and* a video packet sent on the new session; for the throttled link, "
     "to the first sample with `congestion` below 0.25.",
-    "audio_lost_ms": "holes in the received recording's audio timeline (gaps between AAC "
-    "packets beyond one 21.3 ms frame), i.e. what a viewer does not hear. It agrees with the "
-    "sender's `audio_packets_dropped` × 21.3 ms plus what an aborted session had in its "
-    "socket buffers.",
+    "audio_lost_ms": "AAC frames missing from the received recording (the frames the "
+    "encoder made minus the frames the recording holds) × 21.3 ms, i.e. what a listener "
+    "does not hear. Each run checks it against the sender: at least its "
+    "`audio_packets_dropped`, at most that plus what every aborted session can have had in "
+    "flight (our `SO_SNDBUF` as Linux doubles it, the fault proxy's buffers where it is on "
+    "the path, nginx's receive buffer; as stream time of the recording's sparsest stretch); "
+    "and no hole in the recording's audio timeline may be larger than what is missing. "
+    "(nginx appends a returning publisher at the file's last timestamp, so an outage need "
+    "not show as a hole: the frame count is what is measured.)",
     "video_dropped_frames": "the send buffer's `video_packets_dropped` (discarded while "
     "disconnected, refused until the next keyframe, or dropped under congestion). The "
     "recording holds `video_packets_sent` frames minus at most what an aborted session "
@@ -188,10 +193,13 @@ def render(rows: list[dict[str, Any]], info: dict[str, str], hostile: list[dict[
         "All scenarios stream FFmpeg's `testsrc2` pattern with a white flash on the first "
         "frame of every second and a 1 kHz beep at the same instant (640x360 at 30 fps, "
         "1 Mbit/s, keyframe every 2 s, AAC 192 kbit/s, unless the scenario says otherwise), "
-        "with the default reconnect policy: first retry after 1 s × 50–100 % jitter, "
-        "doubling to 10 s. Every recording is also checked for monotonic timestamps, video "
-        "resuming on a keyframe after every hole, and A/V offset within one frame (33 ms) on "
-        "every flash/beep pair, using the packets' own timestamps.",
+        "with the default reconnect policy: first retry after 1 s × 50–100 % jitter, then "
+        "every 0.25 s while the ingest refuses, backing off (doubling to 10 s) on other "
+        "failures. Every recording is also checked for monotonic timestamps, video resuming "
+        "on a keyframe after every hole or session join, and, in every segment between "
+        "holes and joins, all but at most one flash paired with its beep within one frame "
+        "(33 ms), using the packets' own timestamps; every unpaired flash is listed with "
+        "its reason (`ionia.analysis`).",
         "",
         "## Machine",
         "",

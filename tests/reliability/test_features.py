@@ -3,10 +3,15 @@ alongside), each writing its measured row for docs/reliability.md (orders 20-29)
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from ionia import VideoAudioStreamer
+from ionia.analysis import analyze
 from tests.fixtures.media import probe
+from tests.reliability.scenario import AudioLoss, check_sync, measure_audio_loss
 from tests.test_adaptive import (
     AUDIO,
     LINK_BPS,
@@ -21,6 +26,20 @@ from tests.test_record import MEDIA, check_continuous, kill_recorder_midway, run
 pytestmark = pytest.mark.reliability
 
 
+def healthy_audio(path: Path, stats: dict[str, Any], output: dict[str, Any]) -> AudioLoss:
+    """A destination that never lost its session: every AAC frame the encoder made is in
+    its recording, with no hole in the timeline, and every segment (video may have been
+    dropped) in sync within a frame."""
+    report = analyze(path)
+    assert output["reconnects"] == 0, output
+    assert not report.audio_holes, report.summary()
+    check_sync(report)
+    counts = {"audio_packets": stats["audio_packets"], **output}
+    loss = measure_audio_loss(path, probe(path), report, counts, lost_sessions=0, in_flight=0)
+    assert loss.missing == 0, loss
+    return loss
+
+
 def test_adaptive_bitrate_on_a_link_at_half_the_target_for_20_s(
     nginx_rtmp, fault_proxy, reliability_row
 ):
@@ -30,6 +49,7 @@ def test_adaptive_bitrate_on_a_link_at_half_the_target_for_20_s(
     )
     figures = convergence(samples, throttled)
     got = probe(recording)
+    audio = healthy_audio(recording, stats, stats["destinations"][0])
     reliability_row(
         "Adaptive bitrate: link at 50 % of the target for 20 s",
         order=20,
@@ -46,7 +66,7 @@ def test_adaptive_bitrate_on_a_link_at_half_the_target_for_20_s(
         time_to_recover_s=None
         if figures["recovered_s"] is None
         else round(figures["recovered_s"], 2),
-        audio_lost_ms=0 if stats["audio_packets_dropped"] == 0 else None,
+        audio_lost_ms=audio.lost_ms,
         video_dropped_frames=figures["dropped"],
         decode_errors=got.decode_errors,
     )
@@ -70,6 +90,7 @@ def test_multistream_healthy_destination_untouched_for_30_s(
     )
     healthy = check_healthy(stats, samples, recording, seconds)
     check_per_destination(stats)
+    audio = healthy_audio(recording, stats, healthy)
     slow, dying = stats["destinations"][1:]
     reliability_row(
         "Multistream: one destination at 30 %, one killed for 10 s",
@@ -79,7 +100,7 @@ def test_multistream_healthy_destination_untouched_for_30_s(
             f"0 reconnects; slow one dropped {slow['video_packets_dropped']} frames; "
             f"killed one reconnected {dying['reconnects']}x after {dying['disconnected_s']:.1f} s"
         ),
-        audio_lost_ms=0,
+        audio_lost_ms=audio.lost_ms,
         video_dropped_frames=healthy["video_packets_dropped"],
         decode_errors=probe(recording).decode_errors,
     )
@@ -97,6 +118,7 @@ def test_recording_alongside_through_two_ingest_deaths(nginx_rtmp, tmp_path, rel
     stats = streamer.get_statistics()
     rec = next(d for d in stats["destinations"] if d["recording"])
     got = check_continuous(record, seconds)
+    audio = healthy_audio(record, stats, rec)
     path, elapsed = kill_recorder_midway(tmp_path, 10.0)
     killed = probe(path)
     covered = killed.video_dts_ms[-1] / 1000 + 1 / 30
@@ -107,7 +129,7 @@ def test_recording_alongside_through_two_ingest_deaths(nginx_rtmp, tmp_path, rel
             f"recording {got.video_frames} frames, 0 dropped, no timestamp gap; after "
             f"kill -9 at {elapsed:.1f} s the .mp4 covers {covered:.2f} s"
         ),
-        audio_lost_ms=0,
+        audio_lost_ms=audio.lost_ms,
         video_dropped_frames=rec["video_packets_dropped"],
         decode_errors=got.decode_errors + killed.decode_errors,
     )

@@ -200,10 +200,11 @@ def misbehave_for(
     return run
 
 
-@pytest.mark.parametrize("case", ["endless-partials", "garbage"])
 def test_memory_stays_bounded_while_the_server_misbehaves(
-    hostile_server: Callable[..., HostileServer], tmp_path: Path, case: str
+    hostile_server: Callable[..., HostileServer], tmp_path: Path
 ) -> None:
+    # the case that would grow memory fastest; both run for 60 s in make reliability
+    case = "endless-partials"
     run = misbehave_for(hostile_server, tmp_path, case, 5)
     assert run.peak_rss_mb < RSS_LIMIT_MB, run.peak_rss_mb
 

@@ -247,6 +247,7 @@ def nginx_unique(tmp_path: Path) -> Iterator[Callable[[], UniqueNginx]]:
             server.close()
 
 
+@pytest.mark.reliability  # ~9 s: in make reliability, to keep make test within its budget
 def test_nginx_record_unique_files_start_at_zero(nginx_unique, fault_proxy):
     server = nginx_unique()
     proxy = fault_proxy(server.port)
@@ -353,6 +354,7 @@ class Receiver:
             self.proc.wait(5)
 
 
+@pytest.mark.reliability  # ~10 s: in make reliability, to keep make test within its budget
 def test_ffmpeg_listen_mode_across_a_reconnect(fault_proxy, tmp_path):
     if shutil.which("ffmpeg") is None:
         pytest.fail("the ffmpeg CLI is not installed: `make test` installs it")
