@@ -251,7 +251,7 @@ class VideoAudioStreamer:
         log.error("%s; the video bitrate stays at %d bit/s", self._adaptive_error, bitrate)
 
     def _new_output(
-        self, destination: Any, *, recording: bool = False, rotated: bool = False
+        self, destination: Any, *, recording: bool = False, joins_running_stream: bool = False
     ) -> Output:
         assert self._video_encoder is not None and self._headers is not None
         return Output(
@@ -262,7 +262,7 @@ class VideoAudioStreamer:
             on_keyframe_request=self._video_encoder.request_keyframe,
             on_fatal=self._output_failed,
             recording=recording,
-            joins_running_stream=rotated,
+            joins_running_stream=joins_running_stream,
         )
 
     def _deliver(self, packet: EncodedPacket) -> None:
@@ -355,7 +355,7 @@ class VideoAudioStreamer:
             if not 0 <= index < len(streams):
                 raise ConfigError(f"no destination {index}: there are {len(streams)}")
             old = streams[index]
-            new = self._new_output(new_destination, rotated=True)
+            new = self._new_output(new_destination, joins_running_stream=True)
             new.connect(wait_for_ingest=False)  # a bad new key fails here; the old one goes on
             new.start()
             # The new buffer takes video from a keyframe on; ask for one now.
