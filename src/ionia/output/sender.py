@@ -259,7 +259,9 @@ class Sender:
                 samples.append((now, self._bytes_closed + sink.bytes_sent))
                 while samples and now - samples[0][0] > BITRATE_WINDOW_S:
                     samples.popleft()
-        if self._video_sent % 16 == 0:
+        if packet.kind is MediaKind.VIDEO:
+            # Read what the server sent once a frame: an acknowledgement counts from when it
+            # is read, so reading it late would make a stall look later than it was.
             sink.poll()
 
     def _session_lost(self, exc: BaseException) -> None:

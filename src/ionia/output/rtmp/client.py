@@ -30,7 +30,7 @@ from ionia.output.rtmp.chunk import (
 )
 from ionia.output.rtmp.commands import Command, Commands
 from ionia.output.rtmp.handshake import handshake
-from ionia.output.rtmp.transport import ACK_STALL_GRACE, LinkError, Transport, tls_context
+from ionia.output.rtmp.transport import LinkError, Transport, tls_context
 from ionia.output.url import RtmpUrl, redact
 
 __all__ = ["RtmpClient"]
@@ -43,6 +43,11 @@ CSID_AUDIO = 4
 CSID_STREAM = 5  # stream-level commands and data (publish, @setDataFrame)
 CSID_VIDEO = 6
 _SEQ_MOD = 1 << 32
+
+
+#: an acknowledgement is read once a frame, up to ~1/30 s after it arrived (and the sender
+#: may be busy with a keyframe): its stall deadline is moved this much earlier to match
+ACK_READ_SLACK_S = 0.1
 
 
 class RtmpClient:
@@ -92,6 +97,8 @@ class RtmpClient:
         self._ack_base = 0
         #: when the last acknowledgement arrived; None until the server has shown it sends them
         self._last_ack_at: float | None = None
+        #: the widest step between two acknowledgements seen in this session
+        self._ack_step = 0
         self._broken: str | None = None
         self._close_lock = threading.Lock()
         self._closed = False
@@ -153,8 +160,9 @@ class RtmpClient:
     def _send_stream(self, csid: int, type_id: int, timestamp: int, payload: bytes) -> None:
         if not self.connected:
             raise ConnectionFailed(f"{self.url.masked}: not connected")
+        self._check_acknowledged()
         self._send_message(
-            csid, type_id, self.stream_id, timestamp, payload, overdue_at=self.ack_overdue_at()
+            csid, type_id, self.stream_id, timestamp, payload, stall_at=self.ack_stall_at()
         )
 
     @property
@@ -162,19 +170,25 @@ class RtmpClient:
         """Bytes sent in this session that the server's application has not read yet."""
         return max(0, self.bytes_sent - self._ack_base - self.bytes_acked)
 
-    def ack_overdue_at(self) -> float | None:
-        """When the server's acknowledgements become overdue: ``ACK_STALL_GRACE`` before
-        ``io_timeout`` has passed since the last one, while more than two windows are
-        outstanding; a send that then makes no progress for the grace fails, so a stall is
-        called ``io_timeout`` after the last acknowledgement. None while none is expected, or
-        for a server that has not acknowledged anything in this session (it may never).
+    def ack_stall_at(self) -> float | None:
+        """When the server has stopped reading: ``io_timeout`` after its last
+        acknowledgement, while more than two acknowledgement steps are outstanding. None
+        while none is expected, or for a server that has not acknowledged anything in this
+        session (it may never).
 
         A server acknowledges what its application has read, so this sees an ingest that
-        stopped reading at once, where the socket only notices once the kernels' buffers
-        on the way are full (seconds later)."""
-        if self._last_ack_at is None or self.bytes_unacked <= 2 * self.ack_window:
+        stopped reading from the moment it stopped, where the socket only notices once the
+        kernels' buffers on the way are full (seconds later). The step is the larger of the
+        window we asked for and the widest gap seen between two acknowledgements, so a
+        server that keeps its own, larger window is not called stalled between two acks.
+        The time of an acknowledgement is when it was read, up to a frame after it came
+        (``ACK_READ_SLACK_S`` makes up for that), so the stall is called at most
+        ``io_timeout`` after the server stopped."""
+        if self._last_ack_at is None:
             return None
-        return self._last_ack_at + self.io_timeout - ACK_STALL_GRACE
+        if self.bytes_unacked <= 2 * max(self.ack_window, self._ack_step):
+            return None
+        return self._last_ack_at + self.io_timeout - ACK_READ_SLACK_S
 
     def poll(self, timeout: float = 0.0) -> None:
         """Handle whatever the server sent. Waits up to ``timeout`` for the first bytes
@@ -195,8 +209,8 @@ class RtmpClient:
         self._check_acknowledged()
 
     def _check_acknowledged(self) -> None:
-        overdue_at = self.ack_overdue_at()
-        if overdue_at is not None and time.monotonic() >= overdue_at + ACK_STALL_GRACE:
+        stall_at = self.ack_stall_at()
+        if stall_at is not None and time.monotonic() >= stall_at:
             raise self._lost(
                 f"the server stopped reading: no acknowledgement for {self.io_timeout:g} s "
                 f"with {self.bytes_unacked // 1024} KiB outstanding"
@@ -261,12 +275,12 @@ class RtmpClient:
         payload: bytes,
         *,
         deadline: float | None = None,
-        overdue_at: float | None = None,
+        stall_at: float | None = None,
     ) -> None:
         data = self._writer.serialize(csid, type_id, stream_id, timestamp, payload)
         transport = self._require_transport()
         try:
-            transport.send(data, deadline, progress=self._count_sent, overdue_at=overdue_at)
+            transport.send(data, deadline, progress=self._count_sent, stall_at=stall_at)
         except LinkError as exc:
             if not exc.timed_out and self._broken is not None:  # abort() from another thread
                 raise self._lost(self._broken) from None
@@ -327,6 +341,7 @@ class RtmpClient:
             self._last_ack_seq = value
             self.bytes_acked = min(self.bytes_acked + delta, self.bytes_sent)
             if delta:
+                self._ack_step = max(self._ack_step, delta)
                 self._last_ack_at = time.monotonic()
         elif kind == MessageType.USER_CONTROL and len(payload) >= 2:
             event = int.from_bytes(payload[:2], "big")

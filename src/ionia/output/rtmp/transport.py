@@ -22,8 +22,7 @@ __all__ = ["LinkError", "Transport", "tls_context"]
 log = logging.getLogger("ionia.rtmp")
 
 RECV_SIZE = 65536
-#: once acknowledgements are overdue, this long without a byte taken by the socket is a stall
-ACK_STALL_GRACE = 1.0
+_STOPPED_READING = "the server stopped reading (no acknowledgement, and the send is blocked)"
 
 
 class LinkError(ConnectionFailed):
@@ -108,32 +107,33 @@ class Transport:
         deadline: float | None,
         *,
         progress: Callable[[int], object],
-        overdue_at: float | None = None,
+        stall_at: float | None = None,
     ) -> None:
         """Send all of ``data`` before ``deadline``; without one, only a stall of
         ``io_timeout`` fails. ``progress`` gets each partial count as it goes out, so byte
         counters move during a long send and include what left before a failure.
 
-        ``overdue_at`` is when the peer's acknowledgements become overdue (it stopped
-        reading): from then on, a socket that takes no byte for ``ACK_STALL_GRACE`` seconds
-        is a stall too, without waiting for the kernels' buffers on the way to fill."""
+        ``stall_at`` is when the peer is known to have stopped reading (its
+        acknowledgements are overdue): a send still blocked then fails at once, without
+        waiting for the kernels' buffers on the way to fill."""
         view = memoryview(data)
         while view:
             now = time.monotonic()
             wait = self.io_timeout if deadline is None else deadline - now
             if wait <= 0:
                 raise LinkError("send timed out", timed_out=True)
-            if overdue_at is not None:
-                wait = min(wait, max(0.0, overdue_at - now) + ACK_STALL_GRACE)
+            overdue = stall_at is not None and stall_at - now < wait
+            if overdue:
+                assert stall_at is not None
+                wait = stall_at - now
+                if wait <= 0:
+                    raise LinkError(_STOPPED_READING, timed_out=True)
             self.sock.settimeout(wait)
             try:
                 sent = self.sock.send(view)
             except TimeoutError:
-                if overdue_at is not None and time.monotonic() >= overdue_at:
-                    raise LinkError(
-                        "the server stopped reading (no acknowledgement, and no send progress)",
-                        timed_out=True,
-                    ) from None
+                if overdue:
+                    raise LinkError(_STOPPED_READING, timed_out=True) from None
                 raise LinkError(f"send stalled for {wait:g} s", timed_out=True) from None
             except OSError as exc:
                 raise LinkError(f"connection lost while sending: {exc}") from None
