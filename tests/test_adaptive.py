@@ -3,13 +3,19 @@ throttled link (streamer → fault proxy → nginx-rtmp)."""
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import time
+from pathlib import Path
 from types import SimpleNamespace
+
+import av
+import pytest
 
 from ionia import VideoAudioStreamer
 from ionia.buffer import BufferConfig
 from ionia.output.adaptive import AdaptiveBitrate, AdaptiveSettings, BitrateController
+from ionia.output.sink import Delivery
 from tests.fixtures.media import probe
 
 TARGET = 1_500_000
@@ -103,12 +109,69 @@ def test_after_a_cut_back_to_the_ceiling_then_probing_up_to_the_target():
     assert min(gaps) >= c.settings.raise_every_s - 1e-9
 
 
+class AckedLink:
+    """Feeds a controller what an acknowledging server shows: a link carrying ``link_bps``
+    at most, a stream of ``send_bps``, and what is on the way beyond a fixed round trip."""
+
+    def __init__(self, c: BitrateController, *, rtt_bytes: int = 0) -> None:
+        self.c, self.now, self.acked, self.queued = c, 100.0, 0, 0
+        self.rtt_bytes = rtt_bytes
+        self.changes: list[tuple[float, int]] = []
+
+    def run(self, seconds: float, *, link_bps: float, send_bps: float | None = None) -> None:
+        for _ in range(round(seconds / TICK)):
+            self.now += TICK
+            send = self.c.bitrate + AUDIO if send_bps is None else send_bps
+            self.queued += int(send * TICK / 8)
+            delivered = min(self.queued, int(link_bps * TICK / 8))
+            self.queued -= delivered
+            self.acked += delivered
+            delivery = Delivery(self.acked, self.queued + self.rtt_bytes)
+            new = self.c.update(self.now, delivery, 0.0)
+            if new is not None:
+                self.changes.append((self.now, new))
+
+
+def test_a_backlog_on_the_way_is_congestion_before_the_queue_grows():
+    c = controller()
+    link = AckedLink(c)
+    link.run(3, link_bps=3_000_000)
+    assert link.changes == []
+    link.run(3, link_bps=700_000)  # the send queue never fills: the path holds it all
+    assert c.cuts >= 1
+    # measured from what the server acknowledged: the link itself, not the path filling
+    assert c.ceiling == pytest.approx(0.85 * 700_000 - AUDIO, rel=0.02)
+    assert c.bitrate <= c.ceiling
+
+
+def test_a_long_round_trip_is_not_a_backlog():
+    c = controller()
+    link = AckedLink(c, rtt_bytes=2 * TARGET // 8)  # two seconds of stream, always
+    link.run(10, link_bps=3_000_000)
+    assert link.changes == [] and c.bitrate == TARGET
+
+
+def test_a_probe_the_link_cannot_carry_ends_within_a_second_and_measures_it():
+    c = controller()
+    link = AckedLink(c)
+    link.run(1, link_bps=3_000_000)
+    link.run(4, link_bps=700_000)
+    ceiling = c.ceiling
+    link.changes.clear()
+    link.run(c.settings.probe_after_s + 3, link_bps=700_000)
+    probes = [(t, b) for t, b in link.changes if b > ceiling]
+    assert len(probes) == 1
+    t_probe, _ = probes[0]
+    after = [(t, b) for t, b in link.changes if t > t_probe]
+    assert after and after[0][1] <= ceiling and after[0][0] - t_probe <= 1.0, link.changes
+
+
 def fake_output(bytes_sent: int, latency_ms: int, packets: int, *, connected: bool = True):
     buffer = SimpleNamespace(
         config=BufferConfig(max_packets=100, max_latency_ms=2000),
         stats=lambda: SimpleNamespace(latency_ms=latency_ms, packets=packets, bytes=packets * 500),
     )
-    sender = SimpleNamespace(bytes_sent=bytes_sent)
+    sender = SimpleNamespace(delivery=lambda: Delivery(bytes_sent))
     return SimpleNamespace(
         is_network=True, failed=None, connected=connected, buffer=buffer, sender=sender
     )
@@ -169,19 +232,45 @@ def recovery_wait(limit: float):
     return after
 
 
-def convergence(samples, throttled: float) -> dict:
-    """Figures of an adaptive run: when the target got below the link, drops, recovery."""
+def produced_video_bps(recording: Path, uptimes: list[float], window_s: float = 4.0) -> list[float]:
+    """The video bitrate the encoder produced over the ``window_s`` (two GOPs) of stream
+    time before each of ``uptimes``, summed from the recording's packets: the runs drop no
+    video and keep the stream's clock, so every frame is there at its capture time."""
+    with av.open(str(recording)) as container:
+        stream = container.streams.video[0]
+        assert stream.time_base is not None
+        packets = sorted(
+            (float(p.dts * stream.time_base), p.size)
+            for p in container.demux(stream)
+            if p.size and p.dts is not None
+        )
+    times = [t for t, _ in packets]
+    sums = list(itertools.accumulate((size for _, size in packets), initial=0))
+    rates = []
+    for u in uptimes:
+        lo, hi = bisect.bisect_right(times, u - window_s), bisect.bisect_right(times, u)
+        rates.append((sums[hi] - sums[lo]) * 8 / window_s)
+    return rates
+
+
+def convergence(samples, throttled: float, recording: Path) -> dict:
+    """Figures of an adaptive run: when the target got below the link, how much of the
+    settled time the target and the video actually produced were above it, drops,
+    recovery."""
     video_share = LINK_BPS - AUDIO  # what the link leaves for video
     during = [(t, s) for t, s in samples if t < throttled]
     converged = next(t for t, s in during if s["video_bitrate_target"] < video_share)
-    settled = [s["video_bitrate_target"] for t, s in during if t >= converged + 2]
-    above = sum(1 for b in settled if b > video_share)
+    settled = [s for t, s in during if t >= converged + 2]
+    targets = [s["video_bitrate_target"] for s in settled]
+    produced = produced_video_bps(recording, [s["uptime_s"] for s in settled])
     back = next((t for t, s in samples if t > throttled
                  and s["video_bitrate_target"] == TARGET), None)  # fmt: skip
     return {
         "converged_s": converged,
-        "share_above_link": above / len(settled) if settled else 0.0,
-        "median_bps": sorted(settled)[len(settled) // 2] if settled else None,
+        "share_above_link": sum(b > video_share for b in targets) / len(targets),
+        "share_produced_above_link": sum(b > video_share for b in produced) / len(produced),
+        "median_bps": sorted(targets)[len(targets) // 2],
+        "median_produced_bps": sorted(produced)[len(produced) // 2],
         "dropped": samples[-1][1]["video_packets_dropped"],
         "recovered_s": None if back is None else back - throttled,
     }
@@ -192,10 +281,13 @@ def test_adaptive_bitrate_follows_a_throttled_link_and_comes_back(nginx_rtmp, fa
     samples, stats, recording = stream_through_throttle(
         nginx_rtmp, fault_proxy, before=2.0, throttled=throttled, after=recovery_wait(25.0)
     )
-    figures = convergence(samples, throttled)
+    figures = convergence(samples, throttled, recording)
     print("adaptive bitrate:", figures)
     assert figures["converged_s"] <= 5.0, figures
-    assert figures["median_bps"] < LINK_BPS - AUDIO, figures
+    # what the encoder produced, not its target: after a cut x264's average rate control
+    # undershoots a raised target by a third or more (measured), so a target above the
+    # link can be a stream within it
+    assert figures["median_produced_bps"] < LINK_BPS - AUDIO, figures
     # at most the one drop episode while the path's buffers hid the onset (~1.3 s of video)
     assert figures["dropped"] <= 45, figures
     assert figures["recovered_s"] is not None, figures

@@ -47,7 +47,7 @@ def test_adaptive_bitrate_on_a_link_at_half_the_target_for_20_s(
     samples, stats, recording = stream_through_throttle(
         nginx_rtmp, fault_proxy, before=3.0, throttled=throttled, after=recovery_wait(30.0)
     )
-    figures = convergence(samples, throttled)
+    figures = convergence(samples, throttled, recording)
     got = probe(recording)
     audio = healthy_audio(recording, stats, stats["destinations"][0])
     reliability_row(
@@ -57,7 +57,10 @@ def test_adaptive_bitrate_on_a_link_at_half_the_target_for_20_s(
             f"1500k video + {AUDIO // 1000}k audio, link {LINK_BPS // 1000} kbit/s; target "
             f"below the link after {figures['converged_s']:.1f} s, median "
             f"{figures['median_bps'] // 1000} kbit/s, above the link "
-            f"{figures['share_above_link']:.0%} of the time; back to the target "
+            f"{figures['share_above_link']:.0%} of the time; video produced (from the "
+            f"recording, 4 s windows): median {figures['median_produced_bps'] // 1000:.0f} "
+            f"kbit/s, above the link {figures['share_produced_above_link']:.0%} of the time "
+            f"(goal: 15 %); back to the target "
             f"{figures['recovered_s']:.1f} s after the link returned"
             if figures["recovered_s"] is not None
             else "not back to the target in time"
@@ -71,10 +74,11 @@ def test_adaptive_bitrate_on_a_link_at_half_the_target_for_20_s(
         decode_errors=got.decode_errors,
     )
     assert figures["converged_s"] <= 5.0, figures
-    assert figures["median_bps"] < LINK_BPS - AUDIO, figures
-    # A regression bound, not a quality claim: the ceiling comes from the link measured at
-    # the cut, which the proxy's ~2 s of buffers inflate, and probes overshoot; measured 44 %.
-    assert figures["share_above_link"] <= 0.5, figures
+    # What was produced, not the target: after a cut x264's average rate control undershoots
+    # a raised target (by a third or more here), and the controller judges probes by the
+    # bytes the server acknowledged. A regression bound, not the 15 % goal (not met yet).
+    assert figures["median_produced_bps"] < LINK_BPS - AUDIO, figures
+    assert figures["share_produced_above_link"] <= 0.5, figures
     assert figures["dropped"] <= 90, figures  # at most two drop episodes in 20 s
     assert figures["recovered_s"] is not None, figures
     assert stats["audio_packets_dropped"] == 0 and stats["video_bitrate_target"] == TARGET

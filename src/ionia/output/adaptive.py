@@ -1,11 +1,18 @@
 """Adaptive bitrate: follow what the link actually carries, and climb back when it recovers.
 
-Congestion shows first in the send buffer (the kernel's buffer is kept small on purpose), so
-the controller watches the queued span: when it grows past a fraction of ``--buffer-ms``,
-the video bitrate drops to what the socket accepted over the last window, minus audio and a
-margin, well before the buffer would have to drop frames. While the queue stays short the
-bitrate climbs back in steps of 10 % of the target, never above the target, never below
-the floor.
+Congestion shows first in what the ingest has not acknowledged yet: a server acknowledges
+what its application has read, so bytes sent but unacknowledged are the backlog on the way
+(our socket, the path's buffers, the server's), seen seconds before the path's buffers are
+full and our own queue grows. While that backlog stands, what the server acknowledges per
+second is what the link carries, measured at the far end, so the path's buffers filling
+cannot inflate it. From a server that never acknowledges, the socket's accepted bytes and
+the send queue stand in (seen later: the path's buffers hide the onset).
+
+Above the last measured link the bitrate climbs only by short probes: a pulse well above
+it for ``pulse_s``, ended early as soon as the backlog grows. A pulse the link carries
+becomes the new ceiling (and the next one comes soon, so a recovered link is followed up
+to the target in seconds); one it cannot carry measures the link and waits twice as long
+before the next, so a steady slow link is rarely exceeded.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ionia.output.sink import Delivery
 from ionia.worker import Worker
 
 if TYPE_CHECKING:
@@ -35,6 +43,14 @@ class AdaptiveSettings:
     congested_at: float = 0.1
     #: queue fill below which the link is called healthy
     healthy_below: float = 0.05
+    #: seconds of stream on the way, unacknowledged, beyond the path's usual least (its
+    #: round trip and acknowledgement window), that count as a backlog...
+    backlog_s: float = 0.2
+    #: ... and as congestion, once the link is measured
+    congested_s: float = 0.4
+    #: seconds over which the usual least on the way is taken (a backlog that stood this
+    #: long would become the usual: cuts drain it well before)
+    floor_window_s: float = 30.0
     #: seconds of throughput measurement, at most
     window_s: float = 1.5
     #: seconds of backlog needed before the link's throughput counts as measured
@@ -46,13 +62,19 @@ class AdaptiveSettings:
     drain_s: float = 2.0
     #: a cut before the link is measured multiplies the bitrate by this
     backoff: float = 0.5
-    #: step up, as a fraction of the target
+    #: a probe goes to at least this many times the ceiling...
+    pulse_gain: float = 1.5
+    #: ... or the ceiling plus this fraction of the target, whichever is more
     step: float = 0.10
-    #: each step above the ceiling that the link keeps up with is this much bigger
-    step_growth: float = 1.5
-    #: healthy seconds between steps up (the path's buffers hide an overshoot for ~2 s)
+    #: seconds a probe lasts, at most (the encoder follows in ~0.5 s)
+    pulse_s: float = 1.5
+    #: a probe failed once the backlog grew by this many seconds of the probed rate...
+    pulse_growth_s: float = 0.08
+    #: ... its least over this many seconds, so a keyframe on its way is not growth
+    backlog_floor_s: float = 0.4
+    #: healthy seconds between a probe the link carried and the next one
     raise_every_s: float = 2.0
-    #: healthy seconds before stepping above what the link carried at the last cut; each
+    #: healthy seconds before probing above what the link carried at the last cut; each
     #: probe the link could not carry doubles the wait, up to ``probe_max_s``
     probe_after_s: float = 5.0
     probe_max_s: float = 20.0
@@ -60,14 +82,20 @@ class AdaptiveSettings:
     settle_s: float = 1.0
 
 
+@dataclass(frozen=True)
+class _Pulse:
+    started: float
+    #: the backlog (queued plus unacknowledged bytes, its least) when it started
+    backlog: int
+
+
 class BitrateController:
-    """Decides the video bitrate from (time, bytes sent, queue fill) samples.
+    """Decides the video bitrate from (time, delivery, queue fill) samples.
 
     A cut goes to what the link carried over the window (minus audio, a margin and the
-    backlog's drain); that rate, without the drain, becomes the *ceiling*. Once the queue is
-    short again the bitrate returns to the ceiling at once, and climbs above it only after
-    ``probe_after_s`` of health, in steps that grow while the link keeps up: a steady slow
-    link is probed rarely, a link that came back is followed up to the target in seconds.
+    backlog's drain); that rate, without the drain, becomes the *ceiling*. Once the backlog
+    is gone the bitrate returns to the ceiling at once; above it, only a probe that the
+    link carried raises the ceiling (see the module's text).
     """
 
     def __init__(self, settings: AdaptiveSettings, *, start: int | None = None) -> None:
@@ -75,24 +103,29 @@ class BitrateController:
         #: a destination added while the encoder is already lowered starts from there
         self.bitrate = settings.target if start is None else start
         self.ceiling = settings.target
-        #: (time, bytes sent, a backlog was queued)
+        #: (time, bytes delivered, a backlog was waiting)
         self._samples: deque[tuple[float, int, bool]] = deque()
+        #: (time, queued plus unacknowledged bytes) over the last ``backlog_floor_s``
+        self._backlogs: deque[tuple[float, int]] = deque()
+        #: (time, least of those) over the last ``floor_window_s``
+        self._leasts: deque[tuple[float, int]] = deque()
+        self._acknowledged: bool | None = None
         self._healthy_since: float | None = None
         self._last_change = float("-inf")
         self._last_cut = float("-inf")
         self._provisional_cut = False
-        self._step = settings.step
+        self._ceiling_guessed = False
         self._probe_wait = settings.probe_after_s
-        self._probing = False
+        self._pulse: _Pulse | None = None
         self.cuts = 0
+        self.probes = 0
 
     def link_bps(self) -> float | None:
         """Bits per second the link carried while a backlog waited (None until measured).
 
-        Only samples taken while the queue held a backlog count: the sender was then
-        blocked on the socket, so what it accepted is what the link carries. Before that,
-        the socket accepted what the encoder produced (less than the link, or more while
-        the kernel's and the path's buffers filled), which says nothing about the link."""
+        Only samples taken while a backlog waited count: the link was then the limit, so
+        what was delivered is what it carries. Before that, delivery followed what the
+        encoder produced, which says nothing about the link."""
         samples = self._samples
         if len(samples) < 2 or not samples[-1][2]:
             return None
@@ -104,18 +137,42 @@ class BitrateController:
             return None
         return (b1 - b0) * 8 / (t1 - t0)
 
-    def update(self, now: float, bytes_sent: int, fill: float, queued_bytes: int = 0) -> int | None:
+    def update(
+        self, now: float, delivery: Delivery | int, fill: float, queued_bytes: int = 0
+    ) -> int | None:
         """Feed one sample; return a new bitrate when it should change, else None.
 
-        ``fill`` is how full the send queue is (0 empty, 1 at the drop threshold);
-        ``queued_bytes`` the payload waiting in it."""
+        ``delivery`` is what the destination has taken (a plain count: bytes the socket
+        took, from a server that does not acknowledge); ``fill`` how full the send queue
+        is (0 empty, 1 at the drop threshold); ``queued_bytes`` the payload waiting in it."""
         s = self.settings
-        self._samples.append((now, bytes_sent, fill > s.healthy_below))
-        while self._samples and now - self._samples[0][0] > s.window_s:
-            self._samples.popleft()
-        if fill >= s.congested_at:
-            return self._congested(now, queued_bytes)
-        if fill > s.healthy_below:
+        if isinstance(delivery, int):
+            delivery = Delivery(delivery)
+        rate = self.bitrate + s.audio_bitrate
+        acknowledged = delivery.in_flight is not None
+        samples = self._samples
+        if acknowledged != self._acknowledged or (samples and delivery.bytes < samples[-1][1]):
+            # another counter (the first acknowledgement, a new session): start again
+            samples.clear()
+            self._backlogs.clear()
+            self._leasts.clear()
+        self._acknowledged = acknowledged
+        least = _windowed(
+            self._backlogs, now, s.backlog_floor_s, queued_bytes + (delivery.in_flight or 0)
+        )
+        usual = _windowed(self._leasts, now, s.floor_window_s, least)
+        # what waits beyond the path's usual: in our queue and on the way
+        waiting = least - usual if acknowledged else queued_bytes
+        path_s = waiting * 8 / rate if acknowledged else 0.0
+        backlog = fill > s.healthy_below or path_s > s.backlog_s
+        samples.append((now, delivery.bytes, backlog))
+        while samples and now - samples[0][0] > s.window_s:
+            samples.popleft()
+        if self._pulse is not None:
+            return self._probing(now, fill, least, waiting)
+        if fill >= s.congested_at or (path_s >= s.congested_s and self.link_bps() is not None):
+            return self._congested(now, waiting)
+        if backlog:
             self._healthy_since = None
             return None
         self._provisional_cut = False
@@ -125,25 +182,48 @@ class BitrateController:
             return None
         if self.bitrate < self.ceiling:
             # what the link carried at the last cut: safe to return to at once
-            return self._set(now, self.ceiling, "queue drained")
-        healthy_for = now - self._healthy_since
-        since_change = now - self._last_change
-        if self.ceiling < s.target and healthy_for < self._probe_wait:
+            return self._set(now, self.ceiling, "backlog drained")
+        if (
+            now - self._healthy_since < self._probe_wait
+            or now - self._last_change < s.raise_every_s
+        ):
             return None
-        if since_change < s.raise_every_s:
-            return None
-        new = min(s.target, self.bitrate + int(self._step * s.target))
-        self._step *= s.step_growth
-        self.ceiling = new
-        self._probing = new < s.target
-        if not self._probing:
-            self._probe_wait = s.probe_after_s
-        return self._set(now, new, "link healthy")
+        probe = min(
+            s.target, max(int(self.ceiling * s.pulse_gain), self.ceiling + int(s.step * s.target))
+        )
+        self._pulse = _Pulse(now, least)
+        self.probes += 1
+        return self._set(now, probe, "probing the link")
 
-    def _congested(self, now: float, queued_bytes: int) -> int | None:
+    def _probing(self, now: float, fill: float, backlog: int, waiting: int) -> int | None:
+        """During a probe: end it when the backlog (its least over ``backlog_floor_s``)
+        grows, as the link cannot carry it, or when it has lasted ``pulse_s`` without."""
+        s, pulse = self.settings, self._pulse
+        assert pulse is not None
+        grown = backlog - pulse.backlog > s.pulse_growth_s * (self.bitrate + s.audio_bitrate) / 8
+        if not grown and fill < s.congested_at:
+            if now - pulse.started < s.pulse_s:
+                return None
+            self._pulse = None
+            self.ceiling = self.bitrate
+            self._probe_wait = s.raise_every_s if self.bitrate < s.target else s.probe_after_s
+            log.info("video bitrate %d kbit/s: the link carries it", self.bitrate // 1000)
+            return None
+        self._pulse = None
+        self._healthy_since = None
+        self._provisional_cut = True  # this was the cut: refine it once the link is measured
+        self._probe_wait = min(s.probe_max_s, 2 * self._probe_wait)
+        # the link was the limit while the backlog grew: what it delivered is its rate
+        link = self.link_bps()
+        if link is not None:
+            fits = int(link * s.margin) - s.audio_bitrate
+            self.ceiling = max(s.floor, min(self.bitrate, max(self.ceiling, fits)))
+        why = "the link did not carry the probe"
+        return self._set(now, max(s.floor, self.ceiling - int(waiting * 8 / s.drain_s)), why)
+
+    def _congested(self, now: float, waiting: int) -> int | None:
         s = self.settings
         self._healthy_since = None
-        self._step = s.step
         link = self.link_bps()
         if link is None:
             # Not measured yet, and the path's buffers are already full: halve now (the
@@ -153,16 +233,17 @@ class BitrateController:
             self._provisional_cut = True
             new = max(s.floor, int(self.bitrate * s.backoff))
             self.ceiling = min(self.ceiling, new)
+            self._ceiling_guessed = True
             why = "queue growing"
         else:
             if now - self._last_cut < s.settle_s:
                 return None
-            if self._probing:  # the last step up was too much: probe less often
-                self._probing = False
-                self._probe_wait = min(s.probe_max_s, 2 * self._probe_wait)
             fits = int(link * s.margin) - s.audio_bitrate
-            self.ceiling = max(s.floor, min(self.ceiling, fits))
-            new = max(s.floor, fits - int(queued_bytes * 8 / s.drain_s))
+            # a measurement replaces the guess of a provisional cut
+            known = self.bitrate if self._ceiling_guessed else self.ceiling
+            self.ceiling = max(s.floor, min(known, fits))
+            self._ceiling_guessed = False
+            new = max(s.floor, fits - int(waiting * 8 / s.drain_s))
             why = f"link carries {link / 1000:.0f} kbit/s"
         if new >= self.bitrate:
             return None
@@ -181,7 +262,8 @@ class AdaptiveBitrate:
     """Thread ``ionia-abr``: feeds one controller per live network output and sets the
     encoder to the lowest of their bitrates (the slowest healthy destination)."""
 
-    TICK_S = 0.25
+    #: often enough to end a failed probe within a few hundred milliseconds
+    TICK_S = 0.1
 
     def __init__(
         self,
@@ -223,7 +305,7 @@ class AdaptiveBitrate:
             # Congestion by count matters: with audio queued alongside, 100 packets is
             # about 1.3 s, well before the 2 s span limit.
             fill = max(stats.latency_ms / limits.max_latency_ms, stats.packets / limits.max_packets)
-            controller.update(now, output.sender.bytes_sent, fill, stats.bytes)
+            controller.update(now, output.sender.delivery(), fill, stats.bytes)
             bitrates.append(controller.bitrate)
         if bitrates and min(bitrates) != self.bitrate:
             self.bitrate = min(bitrates)
@@ -234,3 +316,11 @@ class AdaptiveBitrate:
 
     def stop(self) -> None:
         self._worker.stop(2.0)
+
+
+def _windowed(values: deque[tuple[float, int]], now: float, span: float, value: int) -> int:
+    """Add ``value`` at ``now`` to a window of ``span`` seconds; the least in it."""
+    values.append((now, value))
+    while now - values[0][0] > span:
+        values.popleft()
+    return min(v for _, v in values)

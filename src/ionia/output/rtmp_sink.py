@@ -14,9 +14,10 @@ from ionia.packet import EncodedPacket, MediaKind
 SEND_BUFFER_SECONDS = 0.25
 MIN_SEND_BUFFER = 16 * 1024
 #: the server is asked to acknowledge every this much stream time: an ingest that stops
-#: reading is then seen within one window, not after its kernel buffers fill
-ACK_WINDOW_SECONDS = 0.25
-MIN_ACK_WINDOW = 16 * 1024
+#: reading is then seen within one window, not after its kernel buffers fill, and what is
+#: still on the way (the adaptive bitrate's first sign of congestion) is known to a window
+ACK_WINDOW_SECONDS = 1 / 32
+MIN_ACK_WINDOW = 4 * 1024
 #: a new session's media starts this long after its headers (at 0). nginx-rtmp appending a
 #: session to a recording puts the first tag it sees (the headers) on the file's last tag:
 #: media right on it would repeat that timestamp, or land before the other kind's last
@@ -126,3 +127,8 @@ class RtmpSink(Sink):
     @property
     def bytes_acked(self) -> int:
         return self._client.bytes_acked
+
+    @property
+    def bytes_in_flight(self) -> int | None:
+        # a server that has acknowledged nothing yet may never (nothing requires it to)
+        return self._client.bytes_unacked if self._client.bytes_acked else None

@@ -30,7 +30,7 @@ from ionia.errors import (
     RecordingFailed,
 )
 from ionia.output.reconnect import ReconnectPolicy
-from ionia.output.sink import Sink, StreamHeaders
+from ionia.output.sink import Delivery, Sink, StreamHeaders
 from ionia.packet import EncodedPacket, MediaKind
 from ionia.worker import Worker, describe
 
@@ -189,6 +189,17 @@ class Sender:
     def _bytes_sent_locked(self) -> int:
         sink = self._sink
         return self._bytes_closed + (sink.bytes_sent if sink is not None else 0)
+
+    def delivery(self) -> Delivery:
+        """What the destination has taken: acknowledged bytes and what is still on the
+        way while the server acknowledges, else what the socket took (cheap: for the
+        bitrate control)."""
+        with self._lock:
+            sink = self._sink
+            in_flight = sink.bytes_in_flight if sink is not None else None
+            if sink is None or in_flight is None:
+                return Delivery(self._bytes_sent_locked())
+            return Delivery(self._acked_closed + sink.bytes_acked, in_flight)
 
     @property
     def video_sent(self) -> int:

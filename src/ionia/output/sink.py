@@ -28,6 +28,16 @@ class StreamHeaders:
     encoder: str = ""
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """What a destination has taken, as the controller reads it."""
+
+    #: bytes the server acknowledged, or (from one that never acknowledges) the socket took
+    bytes: int
+    #: bytes sent and not acknowledged yet; None when the server does not acknowledge
+    in_flight: int | None = None
+
+
 class Sink(ABC):
     """One session of one destination. Only the sender thread calls these, except ``abort``."""
 
@@ -60,3 +70,8 @@ class Sink(ABC):
     @property
     def bytes_acked(self) -> int:
         return self.bytes_sent
+
+    @property
+    def bytes_in_flight(self) -> int | None:
+        """Bytes sent and not yet acknowledged by the peer; None when it does not say."""
+        return None
