@@ -128,7 +128,7 @@ def throughput_b_argv(case: Case, frames: int, args: argparse.Namespace) -> list
 
 
 def _encoder(case: Case, bitrate: str, keyint: float):
-    from ionia.config import parse_bitrate
+    from ionia.checks import parse_bitrate
     from ionia.encoding.video import VideoEncoder, VideoEncoderSettings
 
     settings = VideoEncoderSettings(

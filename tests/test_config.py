@@ -4,7 +4,8 @@ import re
 import pytest
 
 from ionia import ReconnectPolicy, VideoAudioRecorder, VideoAudioStreamer
-from ionia.config import StreamConfig, parse_bitrate, parse_size
+from ionia.checks import parse_bitrate, parse_size
+from ionia.config import StreamConfig
 from ionia.encoding.video import VideoEncoder, VideoEncoderSettings
 from ionia.errors import ConfigError, EncoderError
 

@@ -10,303 +10,39 @@ from __future__ import annotations
 import inspect
 import logging
 import math
-import numbers
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ionia.capture.options import CaptureOptions
+from ionia.checks import (
+    check_flag,
+    check_number,
+    check_text,
+    check_whole,
+    even_size,
+    parse_bitrate,
+    parse_size,
+)
 from ionia.encoding.fit import FIT_MODES
 from ionia.encoding.video import X264_PRESETS
 from ionia.errors import ConfigError
-from ionia.output.url import RtmpUrl, parse_rtmp_url
+from ionia.output.destination import Destination, parse_destination
 
 log = logging.getLogger("ionia")
 
 AUDIO_MODES = ("both", "system", "mic", "none", "tone")
 VIDEO_SOURCES = ("screen", "testsrc")
-FILE_OUTPUTS = {".flv": "flv", ".mp4": "mp4", ".mkv": "matroska", ".mov": "mov"}
 
 FPS_RANGE = (1, 120)
 VIDEO_BITRATE_RANGE = (100_000, 100_000_000)
 AUDIO_BITRATE_RANGE = (32_000, 512_000)
-SIZE_RANGE = (16, 7680)
 KEYINT_RANGE_S = (0.1, 20.0)
 TIMEOUT_RANGE_S = (0.0, 120.0)  # more than 0
 BUFFER_MS_RANGE = (50, 120_000)
 BUFFER_PACKETS_RANGE = (2, 1_000_000)
-MONITOR_RANGE = (0, 99)
-
-_BITRATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmM]?)(?:bps|b|bit/s)?\s*$")
-_SIZE = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")
-
-
-def parse_bitrate(value: str | int | float, *, what: str = "bitrate") -> int:
-    """``4500k`` → 4_500_000, ``4.5M`` → 4_500_000, ``192000`` → 192_000 (bit/s, >= 0)."""
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        number = check_number(what, value, 0, math.inf, unit=" bit/s")
-    else:
-        match = None if isinstance(value, bool) else _BITRATE.match(str(value))
-        if not match:
-            raise ConfigError(
-                f"{what} {value!r} is not a bitrate: write it like 4500k, 5M or 192000"
-            )
-        scale = {"": 1, "k": 1_000, "m": 1_000_000}[match.group(2).lower()]
-        # a 400-digit number is a float infinity
-        number = check_number(what, float(match.group(1)) * scale, 0, math.inf, unit=" bit/s")
-    return int(number)
-
-
-def parse_size(value: str | tuple[int, int] | None) -> tuple[int, int] | None:
-    """``1280x720`` or ``(1280, 720)`` → (1280, 720), each side checked."""
-    if value is None:
-        return None
-    if isinstance(value, tuple | list):
-        if len(value) != 2:
-            raise ConfigError(f"size {value!r} is not (width, height), for example (1280, 720)")
-        sides = tuple(value)
-    else:
-        match = _SIZE.match(str(value))
-        if not match:
-            raise ConfigError(f"size {value!r} is not WIDTHxHEIGHT, for example 1280x720")
-        sides = (int(match.group(1)), int(match.group(2)))
-    width, height = (_whole("size", side, SIZE_RANGE, unit=" px") for side in sides)
-    return width, height
-
-
-def even_size(width: int, height: int) -> tuple[int, int]:
-    """H.264 4:2:0 needs even dimensions: round odd ones down, with a note."""
-    even = (width - width % 2, height - height % 2)
-    if even != (width, height):
-        log.info("size %dx%d rounded to %dx%d (4:2:0 needs even dimensions)", width, height, *even)
-    return even
-
-
-def check_number(
-    name: str,
-    value: object,
-    low: float,
-    high: float,
-    *,
-    unit: str = "",
-    whole: bool = False,
-    above: bool = False,
-) -> float:
-    """``value`` if it is a finite number in ``low..high`` (``above``: more than ``low``).
-
-    Anything else is a ``ConfigError`` naming the setting, before it reaches a clock, a
-    socket or PyAV as a bare ValueError. A bool is no number (True would be 1), and neither
-    is a string: the CLI converts its flags, so "5" comes from a caller's mistake.
-    """
-    kind = "a whole number" if whole else "a number"
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ConfigError(f"{name} must be {kind}{_of(unit)}, not {value!r}")
-    try:
-        number = float(value)
-    except OverflowError:  # an int beyond a float's range
-        number = -math.inf if value < 0 else math.inf
-    if math.isnan(number) or (whole and math.isfinite(number) and not number.is_integer()):
-        raise ConfigError(f"{name} must be {kind}{_of(unit)}, not {value!r}")
-    if math.isinf(number) and math.isinf(high):
-        raise ConfigError(f"{name} must be a finite number{_of(unit)}, not {value!r}")
-    inside = (number > low if above else number >= low) and number <= high
-    if not inside:
-        if math.isinf(high):
-            bounds = f"more than {_show(low)}{unit}" if above else f"at least {_show(low)}{unit}"
-        elif above:
-            bounds = f"more than {_show(low)}{unit} and at most {_show(high)}{unit}"
-        else:
-            bounds = f"{_show(low)}{unit} to {_show(high)}{unit}"
-        raise ConfigError(f"{name} {_show(number)}{unit} is out of range: use {bounds}")
-    return number
-
-
-def _whole(name: str, value: object, bounds: tuple[float, float], unit: str = "") -> int:
-    """A whole number in ``bounds``; 30.0 is 30 (JSON and NumPy hand out floats)."""
-    return int(check_number(name, value, *bounds, unit=unit, whole=True))
-
-
-def _of(unit: str) -> str:
-    return {" s": " of seconds", " ms": " of milliseconds", " dB": " of dB"}.get(unit, "")
-
-
-def _show(number: float) -> str:
-    number = float(number)
-    return str(int(number)) if number.is_integer() else str(number)
-
-
-def check_flag(name: str, value: object) -> bool:
-    """True or False only: "false" is a truthy string, and tls_verify="no" must not verify."""
-    if not isinstance(value, bool):
-        raise ConfigError(f"{name} must be True or False, not {value!r}")
-    return value
-
-
-def _text(name: str, value: object) -> str | None:
-    """None or a non-empty string (a name, a device, a path)."""
-    if value is None:
-        return None
-    if isinstance(value, os.PathLike):
-        value = os.fspath(value)
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"{name} must be a non-empty string, not {value!r}")
-    return value
-
-
-SCREEN_BACKENDS = ("auto", "x11grab", "mss")
-GAIN_RANGE_DB = (-60.0, 30.0)
-_REGION = re.compile(r"^\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*$")
-
-
-@dataclass(frozen=True, kw_only=True)
-class CaptureOptions:
-    """What to capture from the screen and the audio devices (checked, typed)."""
-
-    #: X display (default: $DISPLAY)
-    display: str | None = None
-    #: 0 = the whole X screen, 1..n = one monitor; None = the primary monitor
-    monitor: int | None = None
-    #: "x,y,w,h" inside the monitor
-    region: str | None = None
-    cursor: bool = True
-    #: screen grabber: auto, x11grab or mss
-    backend: str = "auto"
-    #: device name substrings (None = the default output's loopback / the default input)
-    system_device: str | None = None
-    mic_device: str | None = None
-    system_gain_db: float = 0.0
-    mic_gain_db: float = 0.0
-
-    @classmethod
-    def create(
-        cls,
-        audio_mode: str,
-        *,
-        display: str | None = None,
-        monitor: int | None = None,
-        region: str | None = None,
-        cursor: bool | None = None,
-        capture: str | None = None,
-        audio_device: str | None = None,
-        system_device: str | None = None,
-        mic_device: str | None = None,
-        system_gain: float | None = None,
-        mic_gain: float | None = None,
-    ) -> CaptureOptions:
-        if monitor is not None:
-            # 0 = the whole screen, 1..n = one monitor
-            monitor = _whole("monitor", monitor, MONITOR_RANGE)
-        if region is not None:
-            match = _REGION.match(str(region))
-            if not match or int(match.group(3)) == 0 or int(match.group(4)) == 0:
-                raise ConfigError(f"region {region!r} is not x,y,width,height, e.g. 0,0,1280,720")
-        backend = capture or "auto"
-        if backend not in SCREEN_BACKENDS:
-            raise ConfigError(f"screen capture backend must be one of {', '.join(SCREEN_BACKENDS)}")
-        display = _text("display (--display)", display)
-        audio_device = _text("audio device (--audio-device)", audio_device)
-        system_device = _text("system device (--system-device)", system_device)
-        mic_device = _text("mic device (--mic-device)", mic_device)
-        gains = [
-            0.0 if gain is None else check_number(name, gain, *GAIN_RANGE_DB, unit=" dB")
-            for name, gain in (
-                ("system gain (--system-gain)", system_gain),
-                ("mic gain (--mic-gain)", mic_gain),
-            )
-        ]
-        if audio_device:
-            if audio_mode == "both":
-                raise ConfigError(
-                    "with audio 'both', pick devices with --system-device/--mic-device"
-                )
-            if audio_mode == "system":
-                system_device = audio_device
-            else:
-                mic_device = audio_device
-        return cls(
-            display=display,
-            monitor=monitor,
-            region=region,
-            cursor=True if cursor is None else check_flag("cursor", cursor),
-            backend=backend,
-            system_device=system_device,
-            mic_device=mic_device,
-            system_gain_db=gains[0],
-            mic_gain_db=gains[1],
-        )
-
-
-@dataclass(frozen=True, kw_only=True)
-class Destination:
-    """Where the stream goes: an RTMP(S) ingest or a local file."""
-
-    url: RtmpUrl | None = None
-    path: Path | None = None
-    #: FFmpeg muxer name for file outputs ("flv", "mp4", "matroska")
-    file_format: str = ""
-
-    @property
-    def identity(self) -> tuple[object, ...]:
-        """Equal for two spellings of the same destination (secret: never show it)."""
-        if self.url is not None:
-            return (self.url.host, self.url.port, self.url.app, self.url.key)
-        # out.flv, ./out.flv and a symlink to it are one file, which two muxers would corrupt
-        return (os.path.realpath(str(self.path)),)
-
-    @property
-    def display(self) -> str:
-        """Safe to show: the key is masked."""
-        return self.url.masked if self.url is not None else str(self.path)
-
-
-def parse_destination(target: str | os.PathLike[str]) -> Destination:
-    """An ``rtmp[s]://`` URL or a file (.flv/.mp4/.mkv/.mov) that can be written now."""
-    if isinstance(target, os.PathLike):
-        target = os.fspath(target)
-    if not isinstance(target, str):
-        raise ConfigError(
-            f"a destination must be an rtmp[s]:// URL or a file path, not {type(target).__name__}"
-        )
-    if "://" in target:
-        return Destination(url=parse_rtmp_url(target))
-    suffix = Path(target).suffix.lower()
-    if suffix in FILE_OUTPUTS:
-        path = Path(target)
-        check_writable(path)
-        return Destination(path=path, file_format=FILE_OUTPUTS[suffix])
-    return Destination(url=parse_rtmp_url(target))  # raises a clear scheme error
-
-
-def check_writable(path: Path) -> None:
-    """Fail now, naming the file, where the muxer would fail only after ``start()``.
-
-    Permission bits cannot tell (root writes anywhere, ``os.access`` ignores read-only
-    mounts and /proc), so the file is created and removed, or opened without truncation if
-    it exists: exactly what the muxer will do, minus the data.
-    """
-    folder = path.parent
-    if not folder.exists():
-        raise ConfigError(f"cannot write {path}: folder {folder} does not exist")
-    if not folder.is_dir():
-        raise ConfigError(f"cannot write {path}: {folder} is not a folder")
-    if path.is_dir():
-        raise ConfigError(f"cannot write {path}: it is a folder; give a file name")
-    if path.exists() and not path.is_file():
-        raise ConfigError(f"cannot write {path}: it is not a regular file")
-    try:
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            os.close(os.open(path, os.O_WRONLY))  # no O_TRUNC: leave what is there intact
-        else:
-            os.close(fd)
-            os.unlink(path)
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot write {path}: {exc.strerror or exc}; choose a folder you can write to"
-        ) from None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -387,7 +123,7 @@ class StreamConfig:
                 "would corrupt one file; record to another file"
             )
         adaptive = _adaptive_mode(adaptive_bitrate)
-        fps = _whole("fps", fps, FPS_RANGE)
+        fps = check_whole("fps", fps, FPS_RANGE)
         vbr = _bitrate("video bitrate (--video-bitrate)", video_bitrate, VIDEO_BITRATE_RANGE)
         abr = _bitrate("audio bitrate (--audio-bitrate)", audio_bitrate, AUDIO_BITRATE_RANGE)
         out_size = parse_size(size)
@@ -408,10 +144,10 @@ class StreamConfig:
         keyint_s = check_number(
             "keyint (seconds between keyframes)", keyint, *KEYINT_RANGE_S, unit=" s"
         )
-        buffer_span = _whole("buffer ms (--buffer-ms)", buffer_ms, BUFFER_MS_RANGE, " ms")
+        buffer_span = check_whole("buffer ms (--buffer-ms)", buffer_ms, BUFFER_MS_RANGE, " ms")
         packets = None
         if buffer_packets is not None:
-            packets = _whole(
+            packets = check_whole(
                 "buffer packets (--buffer-packets)", buffer_packets, BUFFER_PACKETS_RANGE
             )
         known = set(inspect.signature(CaptureOptions.create).parameters) - {"audio_mode"}
@@ -422,7 +158,7 @@ class StreamConfig:
                 f"capture options are {', '.join(sorted(known))}"
             )
         capture_options = CaptureOptions.create(audio_mode, **capture)
-        ca_file = _text("CA file (--ca-file)", ca_file)
+        ca_file = check_text("CA file (--ca-file)", ca_file)
         if ca_file is not None and not Path(ca_file).is_file():
             raise ConfigError(f"CA file not found: {ca_file}")
         use_nvenc = check_flag("use_nvenc", use_nvenc)

@@ -14,7 +14,8 @@ from pathlib import Path
 import av
 
 from ionia.errors import ConfigError, ConnectionFailed
-from ionia.output.url import parse_rtmp_url, redact
+from ionia.redact import redact
+from ionia.rtmp.url import parse_rtmp_url
 
 log = logging.getLogger("ionia.receiver")
 

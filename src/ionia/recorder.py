@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ionia.config import FILE_OUTPUTS
 from ionia.errors import ConfigError
+from ionia.output.destination import FILE_OUTPUTS
 from ionia.streamer import VideoAudioStreamer
 
 

@@ -15,16 +15,19 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from ionia.buffer import BufferConfig
 from ionia.capture.base import AudioSource, VideoSource
 from ionia.capture.factory import create_audio_source, create_video_source
+from ionia.checks import check_number, even_size
 from ionia.clock import MasterClock
-from ionia.config import StreamConfig, check_number, even_size, parse_destination
+from ionia.config import StreamConfig
 from ionia.encoding.audio import AacEncoder, AudioEngine
 from ionia.encoding.video import VideoEncoder, VideoEncoderSettings
 from ionia.encoding.video_pump import VideoPump
 from ionia.errors import ConfigError, IoniaError
 from ionia.output.adaptive import AdaptiveBitrate, AdaptiveSettings
-from ionia.output.output import Output
+from ionia.output.destination import Destination, parse_destination
+from ionia.output.output import Output, SinkOptions
 from ionia.output.reconnect import ReconnectPolicy
 from ionia.output.sink import StreamHeaders
 from ionia.packet import EncodedPacket, MediaKind
@@ -168,9 +171,17 @@ class VideoAudioStreamer:
             log.info("streaming to %s with %s", shown, self.get_codec_name())
 
     def _open(self, config: StreamConfig) -> None:
-        self._video_source = create_video_source(config)
+        self._video_source = create_video_source(
+            config.video_source,
+            fps=config.fps,
+            size=config.size,
+            loop=config.loop,
+            capture=config.capture,
+        )
         self._video_source.open()
-        self._audio_source = create_audio_source(config)
+        self._audio_source = create_audio_source(
+            config.audio_mode, loop=config.loop, capture=config.capture
+        )
         if self._audio_source is not None:
             self._audio_source.open()
         width, height = config.size or even_size(*self._video_source.size)
@@ -251,12 +262,24 @@ class VideoAudioStreamer:
         log.error("%s; the video bitrate stays at %d bit/s", self._adaptive_error, bitrate)
 
     def _new_output(
-        self, destination: Any, *, recording: bool = False, joins_running_stream: bool = False
+        self,
+        destination: Destination,
+        *,
+        recording: bool = False,
+        joins_running_stream: bool = False,
     ) -> Output:
         assert self._video_encoder is not None and self._headers is not None
+        config = self.config
         return Output(
             destination,
-            self.config,
+            limits=BufferConfig(max_packets=config.max_packets, max_latency_ms=config.buffer_ms),
+            sink_options=SinkOptions(
+                connect_timeout=config.connect_timeout,
+                io_timeout=config.io_timeout,
+                tls_verify=config.tls_verify,
+                ca_file=config.ca_file,
+                bitrate=config.video_bitrate + (config.audio_bitrate if config.has_audio else 0),
+            ),
             headers=self._headers,
             policy=self._policy,
             on_keyframe_request=self._video_encoder.request_keyframe,

@@ -17,7 +17,7 @@ import threading
 import traceback
 from collections.abc import Callable
 
-from ionia.output.url import redact
+from ionia.redact import redact
 
 __all__ = ["Worker", "describe"]
 

@@ -2,7 +2,7 @@
 failed and a bug are fatal for that destination, and the statistics follow the real state.
 
 The sinks here are scripted sessions (the network side is tested against real servers in
-``tests/reliability`` and ``tests/output/rtmp``): what matters is which path each error takes.
+``tests/reliability`` and ``tests/rtmp``): what matters is which path each error takes.
 """
 
 from __future__ import annotations

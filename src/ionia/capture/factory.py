@@ -7,19 +7,27 @@ from pathlib import Path
 
 from ionia.capture.base import AudioSource, VideoSource
 from ionia.capture.media_file import FileAudioSource, FileVideoSource
+from ionia.capture.options import CaptureOptions
 from ionia.capture.testsrc import TestPatternSource, ToneSource
-from ionia.config import StreamConfig
 from ionia.errors import CaptureError
 
 #: size of the test pattern when no ``size`` is given
 TESTSRC_SIZE = (1280, 720)
 
 
-def create_video_source(config: StreamConfig) -> VideoSource:
-    if config.video_source == "testsrc":
-        width, height = config.size or TESTSRC_SIZE
-        return TestPatternSource(width, height, config.fps)
-    if config.video_source == "screen":
+def create_video_source(
+    video_source: str,
+    *,
+    fps: int,
+    size: tuple[int, int] | None = None,
+    loop: bool = False,
+    capture: CaptureOptions | None = None,
+) -> VideoSource:
+    """``screen``, ``testsrc`` or a media file's path; ``size`` is the test pattern's."""
+    if video_source == "testsrc":
+        width, height = size or TESTSRC_SIZE
+        return TestPatternSource(width, height, fps)
+    if video_source == "screen":
         try:
             from ionia.capture.screen import create_screen_source
         except ImportError as exc:
@@ -27,20 +35,22 @@ def create_video_source(config: StreamConfig) -> VideoSource:
                 f"screen capture is not available on this machine ({exc}); "
                 "use video_source='testsrc' or a media file"
             ) from None
-        c = config.capture
+        c = capture or CaptureOptions()
         return create_screen_source(
             c.backend,
             display=c.display,
             monitor=c.monitor,
             region=c.region,
             cursor=c.cursor,
-            fps=config.fps,
+            fps=fps,
         )
-    return FileVideoSource(Path(config.video_source), config.fps, loop=config.loop)
+    return FileVideoSource(Path(video_source), fps, loop=loop)
 
 
-def create_audio_source(config: StreamConfig) -> AudioSource | None:
-    mode = config.audio_mode
+def create_audio_source(
+    mode: str, *, loop: bool = False, capture: CaptureOptions | None = None
+) -> AudioSource | None:
+    """``none``, ``tone``, ``system``, ``mic``, ``both`` or a media file's path."""
     if mode == "none":
         return None
     if mode == "tone":
@@ -53,7 +63,7 @@ def create_audio_source(config: StreamConfig) -> AudioSource | None:
                 f"audio capture is not available on this machine ({exc}); "
                 "use audio_mode='tone', 'none' or a media file"
             ) from None
-        c = config.capture
+        c = capture or CaptureOptions()
         return create_device_source(
             mode,
             system_device=c.system_device,
@@ -61,4 +71,4 @@ def create_audio_source(config: StreamConfig) -> AudioSource | None:
             system_gain_db=c.system_gain_db,
             mic_gain_db=c.mic_gain_db,
         )
-    return FileAudioSource(Path(mode), loop=config.loop)
+    return FileAudioSource(Path(mode), loop=loop)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from ionia import __version__
 from ionia.cli import exitcodes, stream, tools
 from ionia.errors import IoniaError
-from ionia.output.url import RedactingFormatter, redact
+from ionia.redact import RedactingFormatter, redact
 
 log = logging.getLogger("ionia.cli")
 

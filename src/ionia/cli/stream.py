@@ -14,13 +14,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ionia.checks import check_number, check_writable, parse_bitrate
 from ionia.cli import exitcodes
 from ionia.cli.status import StatusLine
-from ionia.config import check_number, check_writable, parse_bitrate
 from ionia.errors import ConfigError, IoniaError
 from ionia.output.reconnect import ReconnectPolicy
-from ionia.output.url import redact
 from ionia.recorder import VideoAudioRecorder
+from ionia.redact import redact
 from ionia.streamer import VideoAudioStreamer
 
 log = logging.getLogger("ionia.cli")

@@ -8,11 +8,12 @@ recording is an output whose buffer never drops (its sink is a local file).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from ionia.buffer import BufferConfig, StreamBuffer
-from ionia.config import Destination, StreamConfig
 from ionia.errors import IoniaError
+from ionia.output.destination import Destination
 from ionia.output.file_sink import FileSink
 from ionia.output.reconnect import ReconnectPolicy
 from ionia.output.rtmp_sink import RtmpSink
@@ -24,28 +25,43 @@ from ionia.packet import EncodedPacket
 RECORDING_BUFFER = BufferConfig(max_packets=1_000_000, max_latency_ms=600_000)
 
 
-def make_sink(destination: Destination, config: StreamConfig) -> Sink:
+@dataclass(frozen=True, kw_only=True)
+class SinkOptions:
+    """What a network sink takes of the stream's settings (a file sink needs none)."""
+
+    connect_timeout: float
+    #: no send progress for this long = a stalled connection
+    io_timeout: float
+    tls_verify: bool = True
+    ca_file: str | None = None
+    #: the stream's video + audio bit/s, which sizes the socket buffer and ack window
+    bitrate: int = 5_000_000
+
+
+def make_sink(destination: Destination, options: SinkOptions) -> Sink:
     if destination.url is not None:
         return RtmpSink(
             destination.url,
-            connect_timeout=config.connect_timeout,
-            io_timeout=config.io_timeout,
-            tls_verify=config.tls_verify,
-            ca_file=config.ca_file,
-            bitrate=config.video_bitrate + (config.audio_bitrate if config.has_audio else 0),
+            connect_timeout=options.connect_timeout,
+            io_timeout=options.io_timeout,
+            tls_verify=options.tls_verify,
+            ca_file=options.ca_file,
+            bitrate=options.bitrate,
         )
     assert destination.path is not None
     return FileSink(destination.path, destination.file_format)
 
 
 class Output:
-    """A destination with its buffer and sender. ``recording`` outputs never drop."""
+    """A destination with its buffer and sender. ``recording`` outputs never drop (their
+    buffer is ``RECORDING_BUFFER``, not ``limits``)."""
 
     def __init__(
         self,
         destination: Destination,
-        config: StreamConfig,
         *,
+        limits: BufferConfig,
+        sink_options: SinkOptions,
         headers: StreamHeaders,
         policy: ReconnectPolicy,
         on_keyframe_request: Callable[[], None],
@@ -56,17 +72,13 @@ class Output:
         self.destination = destination
         self.recording = recording
         self.failed: IoniaError | None = None
-        buffer_config = (
-            RECORDING_BUFFER
-            if recording
-            else BufferConfig(max_packets=config.max_packets, max_latency_ms=config.buffer_ms)
-        )
+        buffer_config = RECORDING_BUFFER if recording else limits
         self.buffer = StreamBuffer(buffer_config, on_keyframe_request=on_keyframe_request)
         self.max_latency_ms = buffer_config.max_latency_ms
         self.sender = Sender(
             destination=destination.display,
             buffer=self.buffer,
-            make_sink=lambda: make_sink(destination, config),
+            make_sink=lambda: make_sink(destination, sink_options),
             headers=headers,
             policy=policy,
             on_fatal=self._fatal,

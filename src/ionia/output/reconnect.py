@@ -6,7 +6,7 @@ import math
 import random
 from dataclasses import dataclass
 
-from ionia.config import check_flag, check_number
+from ionia.checks import check_flag, check_number
 from ionia.errors import ConfigError
 
 MAX_DELAY_RANGE_S = (0.0, 3600.0)  # more than 0, at most an hour

@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 
 from ionia.output import flv
-from ionia.output.rtmp.client import RtmpClient
 from ionia.output.sink import Sink, StreamHeaders
-from ionia.output.url import RtmpUrl
 from ionia.packet import EncodedPacket, MediaKind
+from ionia.rtmp.client import RtmpClient
+from ionia.rtmp.url import RtmpUrl
 
 #: what the kernel may hold before congestion shows in the StreamBuffer
 SEND_BUFFER_SECONDS = 0.25

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from ionia.errors import ConnectionFailed, PublishRejected
-from ionia.output.rtmp import amf0
-from ionia.output.rtmp.chunk import Message, MessageType
-from ionia.output.url import RtmpUrl, redact
+from ionia.redact import redact
+from ionia.rtmp import amf0
+from ionia.rtmp.chunk import Message, MessageType
+from ionia.rtmp.url import RtmpUrl
 
 __all__ = [
     "FLASH_VERSION",

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ionia.output.rtmp import amf0
-from ionia.output.rtmp.amf0 import (
+from ionia.rtmp import amf0
+from ionia.rtmp.amf0 import (
     MAX_DEPTH,
     OBJECT_END,
     UNDEFINED,
@@ -17,8 +17,8 @@ from ionia.output.rtmp.amf0 import (
     EcmaArray,
     Marker,
 )
-from ionia.output.rtmp.chunk import Message, MessageType
-from ionia.output.rtmp.commands import Command
+from ionia.rtmp.chunk import Message, MessageType
+from ionia.rtmp.commands import Command
 
 # Numbers decode as float; NaN breaks equality, so round trips use finite floats.
 scalars = st.one_of(

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from ionia.errors import ConnectionFailed
-from ionia.output.rtmp.handshake import HANDSHAKE_SIZE, handshake
+from ionia.rtmp.handshake import HANDSHAKE_SIZE, handshake
 
 Server = Callable[[socket.socket], None]
 

@@ -11,8 +11,8 @@ from collections.abc import Callable
 import pytest
 
 from ionia.errors import ConfigError, ConnectionFailed, PublishRejected
-from ionia.output.rtmp.client import RtmpClient
-from ionia.output.url import parse_rtmp_url
+from ionia.rtmp.client import RtmpClient
+from ionia.rtmp.url import parse_rtmp_url
 from tests.fixtures.flv import FlvClip, assert_clip_received, publish
 from tests.fixtures.nginx import FfmpegListener, NginxRtmp, free_port
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 
 from ionia.errors import ConfigError, ConnectionFailed
-from ionia.output.url import redact
+from ionia.redact import redact
 
 __all__ = ["LinkError", "Transport", "tls_context"]
 

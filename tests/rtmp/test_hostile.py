@@ -16,11 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ionia.errors import ConnectionFailed
-from ionia.output.rtmp import amf0
-from ionia.output.rtmp.chunk import EXTENDED_TIMESTAMP, ChunkWriter, MessageType, basic_header
-from ionia.output.rtmp.client import RtmpClient
-from ionia.output.rtmp.transport import Transport
-from ionia.output.url import parse_rtmp_url
+from ionia.rtmp import amf0
+from ionia.rtmp.chunk import EXTENDED_TIMESTAMP, ChunkWriter, MessageType, basic_header
+from ionia.rtmp.client import RtmpClient
+from ionia.rtmp.transport import Transport
+from ionia.rtmp.url import parse_rtmp_url
 from tests.fixtures.hostile_server import BAD_STREAM_IDS, HostileServer, deep_status
 
 KEY = "hostile-KEY-9876"

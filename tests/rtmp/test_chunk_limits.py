@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ionia.output.rtmp.chunk import (
+from ionia.rtmp.chunk import (
     MAX_CHUNK_STREAMS,
     MAX_MESSAGE_BYTES,
     MAX_PARTIAL_BYTES,

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ionia.output.rtmp import amf0
-from ionia.output.rtmp.chunk import (
+from ionia.rtmp import amf0
+from ionia.rtmp.chunk import (
     EXTENDED_TIMESTAMP,
     ChunkError,
     ChunkReader,

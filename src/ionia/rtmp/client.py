@@ -15,8 +15,9 @@ import time
 from typing import Any
 
 from ionia.errors import ConnectionFailed
-from ionia.output.rtmp import amf0
-from ionia.output.rtmp.chunk import (
+from ionia.redact import redact
+from ionia.rtmp import amf0
+from ionia.rtmp.chunk import (
     ChunkError,
     ChunkReader,
     ChunkWriter,
@@ -28,10 +29,10 @@ from ionia.output.rtmp.chunk import (
     user_control,
     window_ack_size,
 )
-from ionia.output.rtmp.commands import Command, Commands
-from ionia.output.rtmp.handshake import handshake
-from ionia.output.rtmp.transport import LinkError, Transport, tls_context
-from ionia.output.url import RtmpUrl, redact
+from ionia.rtmp.commands import Command, Commands
+from ionia.rtmp.handshake import handshake
+from ionia.rtmp.transport import LinkError, Transport, tls_context
+from ionia.rtmp.url import RtmpUrl
 
 __all__ = ["RtmpClient"]
 

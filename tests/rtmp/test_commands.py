@@ -8,9 +8,9 @@ import time
 import pytest
 
 from ionia.errors import ConnectionFailed
-from ionia.output.rtmp import amf0
-from ionia.output.rtmp.commands import MAX_STREAM_ID, Command, Commands
-from ionia.output.url import parse_rtmp_url
+from ionia.rtmp import amf0
+from ionia.rtmp.commands import MAX_STREAM_ID, Command, Commands
+from ionia.rtmp.url import parse_rtmp_url
 
 KEY = "commands-key-77"
 
