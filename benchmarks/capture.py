@@ -16,7 +16,8 @@ import statistics
 import subprocess
 import time
 
-from ionia.capture.screen import MssScreenSource, ScreenSource
+from ionia.capture.ffmpeg_grab import ScreenSource
+from ionia.capture.mss_grab import MssScreenSource
 
 TICKS = os.sysconf("SC_CLK_TCK")
 

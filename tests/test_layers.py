@@ -23,15 +23,18 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 #: that module; ``ionia.x.*`` is a package and everything in it.
 LAYERS: list[tuple[str, ...]] = [
     ("ionia.errors", "ionia.redact"),
-    ("ionia.clock", "ionia.packet", "ionia.worker", "ionia.checks"),
-    ("ionia.buffer",),
+    ("ionia.clock", "ionia.packet", "ionia.worker", "ionia.checks", "ionia.stats"),
+    ("ionia.buffer.*",),
     ("ionia.rtmp.*",),
     ("ionia.capture.*",),
     ("ionia.encoding.*",),
     ("ionia.output.*",),
-    # the one StreamConfig gathers every layer's settings, so it sits with the streamer
-    ("ionia.config", "ionia.streamer", "ionia.recorder", "ionia"),
-    ("ionia.analysis", "ionia.receiver"),
+    # the one StreamConfig gathers every layer's settings, above all of them
+    ("ionia.config",),
+    # one run: assembly from the settings, its destinations, the shared lifecycle
+    ("ionia.pipeline.*",),
+    ("ionia.streamer", "ionia.recorder", "ionia"),
+    ("ionia.analysis.*", "ionia.receiver"),
     ("ionia.cli.*", "ionia.__main__"),
 ]
 

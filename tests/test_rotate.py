@@ -11,12 +11,15 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import av
 
 from ionia import VideoAudioStreamer
+from ionia.pipeline.destinations import Destinations
 from tests.fixtures.media import probe
 from tests.test_record import FPS, MEDIA, check_continuous
 
@@ -39,14 +42,15 @@ def test_rotate_moves_the_stream_to_a_new_key_without_a_gap(nginx_rtmp, tmp_path
         start = time.monotonic()
         assert not streamer.wait(3.0), streamer.error
         before = streamer.get_statistics()
-        streamer.rotate(server.url("key-two"))  # returns once the old session is closed
+        streamer.rotate(server.url("key-two"))  # returns once the new session is up
         switched = time.monotonic() - start
         old_done = server.recording("key-one", timeout=1.0)  # nginx finished the old key
         during = streamer.get_statistics()
         assert not streamer.wait(max(0.0, start + seconds - time.monotonic())), streamer.error
     stats = streamer.get_statistics()
 
-    # the switch waited for the new session's first keyframe, which was asked for at once
+    # the old session was closed once the new one had sent its first keyframe, asked for
+    # at once
     assert switched - 3.0 < 1.5, switched
     assert stats["keyframes_forced"] >= before["keyframes_forced"] + 1
     # one encoder all along: its frame count never restarted and matches the clock
@@ -99,3 +103,88 @@ def test_sighup_rereads_config_json_and_rotates(nginx_rtmp, tmp_path):
     assert got.decode_errors == 0, got.error_text
     assert got.video_frames > 2 * FPS
     assert first_video_packet_is_keyframe(server.recording("second-key"))
+
+
+# -- the retirement of the old session, stepped without a network ----------------------------
+
+
+class FakeOutput:
+    """What ``Destinations`` uses of an ``Output``: its sender's video count and its stop."""
+
+    def __init__(self, name: str) -> None:
+        self.destination = SimpleNamespace(display=name)
+        self.recording = False
+        self.failed = None
+        self.sender = SimpleNamespace(video_sent=0)
+        self.stop_requested: float | None = None
+        self.joined = threading.Event()
+
+    def put(self, packet: object) -> None: ...
+
+    def request_stop(self, timeout: float) -> None:
+        self.stop_requested = timeout
+
+    def join(self) -> None:
+        self.joined.set()
+
+    def abort(self) -> None: ...
+
+
+def retirements() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("ionia-retire")]
+
+
+def test_rotate_returns_at_once_and_the_old_session_closes_after_the_new_one_sends():
+    destinations = Destinations()
+    old, new = FakeOutput("old"), FakeOutput("new")
+    destinations.outputs = (old,)
+    fed_at_request: list[tuple[object, ...]] = []
+    destinations.rotate(
+        old,
+        new,
+        request_keyframe=lambda: fed_at_request.append(destinations.outputs),
+        keyint_s=2.0,
+        stop_timeout=3.0,
+    )
+    assert fed_at_request == [(new, old)]  # the keyframe is asked for once new is fed
+    # returned with the new session not having sent anything: both are fed
+    assert destinations.outputs == (new, old) and old.stop_requested is None
+    assert destinations.streams == [new]  # a second rotate() moves the new one
+    new.sender.video_sent = 1  # its first keyframe went out
+    assert old.joined.wait(5.0)
+    assert destinations.outputs == (new,) and old.stop_requested == 3.0
+    destinations.drain(1.0)
+    assert retirements() == []
+
+
+def test_stop_during_a_rotation_drains_the_old_session_and_joins_the_worker():
+    destinations = Destinations()
+    old, new = FakeOutput("old"), FakeOutput("new")
+    destinations.outputs = (old,)
+    # the new one never sends
+    destinations.rotate(old, new, request_keyframe=lambda: None, keyint_s=20.0, stop_timeout=3.0)
+    assert retirements()
+    started = time.monotonic()
+    destinations.drain(0.5)
+    assert time.monotonic() - started < 2.0  # not the 41 s of the keyframe wait
+    assert retirements() == []
+    assert old.stop_requested == 0.5 and old.joined.is_set()  # drained with the others
+    assert new.stop_requested == 0.5 and new.joined.is_set()
+
+
+def test_stop_right_after_rotate_leaves_no_thread_and_two_clean_files(tmp_path):
+    first, second = tmp_path / "first.flv", tmp_path / "second.flv"
+    streamer = VideoAudioStreamer()
+    streamer.initialize(str(first), video_source="testsrc", audio_mode="tone", size="320x240")
+    with streamer:
+        assert not streamer.wait(1.0), streamer.error
+        streamer.rotate(str(second))
+        stats = streamer.get_statistics()
+        shown = [d["destination"] for d in stats["destinations"]]
+        assert shown[0] == str(second)  # the new one is fed at once
+        started = time.monotonic()
+    assert time.monotonic() - started < streamer.config.stop_timeout + 1.5
+    assert retirements() == []
+    old, new = probe(first), probe(second)
+    assert old.decode_errors == 0 and old.video_frames > FPS // 2, old.error_text
+    assert new.decode_errors == 0, new.error_text  # stopped before its first keyframe, maybe

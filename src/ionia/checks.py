@@ -39,6 +39,14 @@ def parse_bitrate(value: str | int | float, *, what: str = "bitrate") -> int:
     return int(number)
 
 
+def format_bitrate(bits: int) -> str:
+    """5_000_000 → ``5M``, 192_000 → ``192k``: as a user writes it (``parse_bitrate`` reads it)."""
+    for unit, scale in (("M", 1_000_000), ("k", 1_000)):
+        if bits and bits % scale == 0:
+            return f"{bits // scale}{unit}"
+    return str(bits)
+
+
 def parse_size(value: str | tuple[int, int] | None) -> tuple[int, int] | None:
     """``1280x720`` or ``(1280, 720)`` → (1280, 720), each side checked."""
     if value is None:

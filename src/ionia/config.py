@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ionia.buffer import BufferConfig
 from ionia.capture.options import CaptureOptions
 from ionia.checks import (
     check_flag,
@@ -27,7 +28,7 @@ from ionia.checks import (
     parse_size,
 )
 from ionia.encoding.fit import FIT_MODES
-from ionia.encoding.video import X264_PRESETS
+from ionia.encoding.video import X264_PRESETS, EncoderOptions
 from ionia.errors import ConfigError
 from ionia.output.destination import Destination, parse_destination
 
@@ -47,7 +48,15 @@ BUFFER_PACKETS_RANGE = (2, 1_000_000)
 
 @dataclass(frozen=True, kw_only=True)
 class StreamConfig:
-    """Every setting of a stream, checked. Build it with ``StreamConfig.create``."""
+    """Every setting of a stream, checked. Build it with ``StreamConfig.create``.
+
+    The defaults below are the only ones: ``create()``, ``initialize()`` and the CLI's flags
+    take theirs from these fields (``StreamConfig.fps``), from ``EncoderOptions`` (the
+    encoder's), ``CaptureOptions`` and ``ReconnectPolicy``. Names are the internal ones; the
+    public keywords that differ are mapped once, in ``create()``: ``use_nvenc`` →
+    ``encoding.allow_hardware``, ``keyint`` → ``encoding.keyint_s``, ``stall_timeout`` →
+    ``io_timeout``, ``capture`` → ``capture.backend``.
+    """
 
     #: where the stream goes: one or more ingests (multistreaming) or files
     destinations: tuple[Destination, ...]
@@ -57,21 +66,18 @@ class StreamConfig:
     #: when "shared": it then follows the slowest healthy destination)
     adaptive_bitrate: str = "off"
     min_video_bitrate: int = 300_000
-    video_source: str = "testsrc"
-    audio_mode: str = "tone"
+    #: "screen", "testsrc" or a media file
+    video_source: str = "screen"
+    #: one of ``AUDIO_MODES`` or a media file
+    audio_mode: str = "both"
     fps: int = 30
     #: output size; None = the source's own size (rounded to even)
     size: tuple[int, int] | None = None
-    #: a source of another aspect ratio: "pad" (black bars), "crop" or "stretch"
-    fit: str = "pad"
     video_bitrate: int = 5_000_000
     audio_bitrate: int = 192_000
-    encoder: str = "auto"
-    allow_hardware: bool = True
-    preset: str = "veryfast"
-    tune: str = "zerolatency"
-    profile: str = "high"
-    keyint_s: float = 2.0
+    #: the H.264 encoder's choices (keyframe interval, encoder, preset, fit, ...)
+    encoding: EncoderOptions = field(default_factory=EncoderOptions)
+    #: the send buffer's video span limit (``BufferConfig.max_latency_ms``), milliseconds
     buffer_ms: int = 2000
     #: None = derived from buffer_ms (see ``max_packets``)
     buffer_packets: int | None = None
@@ -84,32 +90,33 @@ class StreamConfig:
     ca_file: str | None = None
     capture: CaptureOptions = field(default_factory=CaptureOptions)
 
+    # The keyword defaults of create() are the fields' above (names in the class body).
     @classmethod
     def create(
         cls,
         target: str | os.PathLike[str] | Sequence[str],
         *,
         record: str | os.PathLike[str] | None = None,
-        adaptive_bitrate: str | bool = "off",
-        min_video_bitrate: int | str = 300_000,
-        fps: int = 30,
-        video_bitrate: int | str = 5_000_000,
-        audio_bitrate: int | str = 192_000,
-        use_nvenc: bool = True,
-        audio_mode: str = "tone",
-        video_source: str = "testsrc",
+        adaptive_bitrate: str | bool = adaptive_bitrate,
+        min_video_bitrate: int | str = min_video_bitrate,
+        fps: int = fps,
+        video_bitrate: int | str = video_bitrate,
+        audio_bitrate: int | str = audio_bitrate,
+        use_nvenc: bool = EncoderOptions.allow_hardware,
+        audio_mode: str = audio_mode,
+        video_source: str = video_source,
         size: str | tuple[int, int] | None = None,
-        fit: str = "pad",
-        encoder: str = "auto",
-        preset: str = "veryfast",
-        keyint: float = 2.0,
-        buffer_ms: int = 2000,
+        fit: str = EncoderOptions.fit,
+        encoder: str = EncoderOptions.encoder,
+        preset: str = EncoderOptions.preset,
+        keyint: float = EncoderOptions.keyint_s,
+        buffer_ms: int = buffer_ms,
         buffer_packets: int | None = None,
-        loop: bool = False,
-        connect_timeout: float = 5.0,
-        stop_timeout: float = 3.0,
-        stall_timeout: float = 5.0,
-        tls_verify: bool = True,
+        loop: bool = loop,
+        connect_timeout: float = connect_timeout,
+        stop_timeout: float = stop_timeout,
+        stall_timeout: float = io_timeout,
+        tls_verify: bool = tls_verify,
         ca_file: str | None = None,
         **capture: Any,
     ) -> StreamConfig:
@@ -197,13 +204,11 @@ class StreamConfig:
             audio_mode=audio_mode,
             fps=fps,
             size=out_size,
-            fit=fit,
             video_bitrate=vbr,
             audio_bitrate=abr,
-            encoder=encoder,
-            allow_hardware=use_nvenc,
-            preset=preset,
-            keyint_s=keyint_s,
+            encoding=EncoderOptions(
+                keyint_s=keyint_s, encoder=encoder, allow_hardware=use_nvenc, preset=preset, fit=fit
+            ),
             buffer_ms=buffer_span,
             buffer_packets=packets,
             loop=loop,
@@ -228,6 +233,11 @@ class StreamConfig:
             return self.buffer_packets
         per_second = self.fps + (48_000 / 1024 if self.has_audio else 0)
         return max(100, math.ceil(per_second * self.buffer_ms / 1000 * 1.2))
+
+    @property
+    def buffer(self) -> BufferConfig:
+        """A stream destination's send-buffer limits (a recording's never drop)."""
+        return BufferConfig(max_packets=self.max_packets, max_latency_ms=self.buffer_ms)
 
     @property
     def has_audio(self) -> bool:

@@ -16,7 +16,7 @@ import pytest
 
 from ionia import CaptureError, VideoAudioStreamer
 from ionia.analysis import analyze
-from ionia.capture import audio_devices, drift, screen
+from ionia.capture import audio_devices, drift, ffmpeg_grab, latest_frame
 from ionia.clock import MasterClock
 from tests.capture.audio_helpers import peaks
 from tests.capture.stream_helpers import (
@@ -355,7 +355,7 @@ class Probes:
         self.pulled: list[int] = []
         self.buffers: list[drift.DriftBuffer] = []
         probes = self
-        grab, take = screen.ScreenSource._frames, screen._LatestFrameSource.read
+        grab, take = ffmpeg_grab.ScreenSource._frames, latest_frame.LatestFrameSource.read
         write, pull = drift.DriftBuffer.write, audio_devices.DeviceAudioSource.read
         start_clock = MasterClock.start
 
@@ -390,8 +390,8 @@ class Probes:
             return samples
 
         monkeypatch.setattr(MasterClock, "start", clock_started)
-        monkeypatch.setattr(screen.ScreenSource, "_frames", frames)
-        monkeypatch.setattr(screen._LatestFrameSource, "read", taken)
+        monkeypatch.setattr(ffmpeg_grab.ScreenSource, "_frames", frames)
+        monkeypatch.setattr(latest_frame.LatestFrameSource, "read", taken)
         monkeypatch.setattr(drift.DriftBuffer, "write", written)
         monkeypatch.setattr(audio_devices.DeviceAudioSource, "read", pulled)
 

@@ -10,13 +10,10 @@ import numpy as np
 import pytest
 
 from ionia.capture.devices import list_monitors
-from ionia.capture.screen import (
-    FallbackScreenSource,
-    MssScreenSource,
-    Region,
-    ScreenSource,
-    create_screen_source,
-)
+from ionia.capture.ffmpeg_grab import ScreenSource
+from ionia.capture.mss_grab import MssScreenSource
+from ionia.capture.region import Region
+from ionia.capture.screen import FallbackScreenSource, create_screen_source
 from ionia.errors import CaptureError, ConfigError
 from tests.fixtures.desktop import ScreenPainter, XvfbServer
 

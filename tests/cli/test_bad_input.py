@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ionia.cli import stream
+from ionia.cli import stream, urls
 from ionia.errors import ConfigError
 from tests.fixtures.cli import SYNTHETIC, run_ionia, run_ionia_here
 
@@ -113,14 +113,14 @@ def test_resolve_url_reports_the_os_reason(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("RTMP_URL", raising=False)
     (tmp_path / "config.json").write_text(json.dumps({"rtmpUrl": URL}))
-    assert stream.resolve_url(None) == URL
+    assert urls.resolve_url(None) == URL
 
     def refuse(self: Path, *args: object, **kwargs: object) -> str:
         raise PermissionError(13, "Permission denied", str(self))
 
     monkeypatch.setattr(Path, "read_text", refuse)
     with pytest.raises(ConfigError, match=r"cannot read ./config.json: Permission denied$"):
-        stream.resolve_url(None)
+        urls.resolve_url(None)
 
 
 def test_config_json_null_or_blank_is_no_url(tmp_path, monkeypatch):
@@ -129,7 +129,7 @@ def test_config_json_null_or_blank_is_no_url(tmp_path, monkeypatch):
     for value in (None, "", "  "):
         (tmp_path / "config.json").write_text(json.dumps({"rtmpUrl": value}))
         with pytest.raises(ConfigError, match="no stream URL"):
-            stream.resolve_url(None)
+            urls.resolve_url(None)
 
 
 def test_check_duration():

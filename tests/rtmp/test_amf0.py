@@ -17,8 +17,8 @@ from ionia.rtmp.amf0 import (
     EcmaArray,
     Marker,
 )
-from ionia.rtmp.chunk import Message, MessageType
 from ionia.rtmp.commands import Command
+from ionia.rtmp.message import Message, MessageType
 
 # Numbers decode as float; NaN breaks equality, so round trips use finite floats.
 scalars = st.one_of(

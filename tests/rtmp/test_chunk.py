@@ -7,16 +7,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ionia.rtmp import amf0
-from ionia.rtmp.chunk import (
-    EXTENDED_TIMESTAMP,
-    ChunkError,
-    ChunkReader,
-    ChunkWriter,
-    Message,
-    MessageType,
-    basic_header,
-    set_chunk_size,
-)
+from ionia.rtmp.chunk import EXTENDED_TIMESTAMP, ChunkWriter, basic_header
+from ionia.rtmp.chunk_reader import ChunkError, ChunkReader
+from ionia.rtmp.message import Message, MessageType, set_chunk_size
 
 
 def msg(csid: int, timestamp: int, payload: bytes, type_id: int = 9, stream_id: int = 1) -> Message:

@@ -8,19 +8,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ionia.rtmp.chunk import (
+from ionia.rtmp.chunk import ChunkWriter, basic_header
+from ionia.rtmp.chunk_reader import (
     MAX_CHUNK_STREAMS,
     MAX_MESSAGE_BYTES,
     MAX_PARTIAL_BYTES,
     MAX_UNPARSED_BYTES,
     ChunkError,
     ChunkReader,
-    ChunkWriter,
-    MessageType,
-    basic_header,
     format_size,
-    set_chunk_size,
 )
+from ionia.rtmp.message import MessageType, set_chunk_size
 
 
 def first_chunk(csid: int, length: int, body: bytes, type_id: int = 9) -> bytes:

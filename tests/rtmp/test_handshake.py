@@ -12,22 +12,23 @@ import pytest
 
 from ionia.errors import ConnectionFailed
 from ionia.rtmp.handshake import HANDSHAKE_SIZE, handshake
+from ionia.rtmp.transport import Transport
 
 Server = Callable[[socket.socket], None]
 
 
 @pytest.fixture
-def pair() -> Iterator[Callable[[Server], socket.socket]]:
+def pair() -> Iterator[Callable[[Server], Transport]]:
     threads: list[threading.Thread] = []
     sockets: list[socket.socket] = []
 
-    def start(server: Server) -> socket.socket:
+    def start(server: Server) -> Transport:
         client, peer = socket.socketpair()
         sockets.extend([client, peer])
         thread = threading.Thread(target=server, args=(peer,), name="fake-rtmp", daemon=True)
         thread.start()
         threads.append(thread)
-        return client
+        return Transport(client, io_timeout=2.0)
 
     yield start
     for client in sockets[0::2]:
@@ -48,7 +49,7 @@ def recv_exactly(sock: socket.socket, n: int) -> bytes:
     return data
 
 
-def test_simple_handshake_echoes(pair: Callable[[Server], socket.socket]) -> None:
+def test_simple_handshake_echoes(pair: Callable[[Server], Transport]) -> None:
     seen: dict[str, bytes] = {}
     s1 = b"\x00\x00\x10\x00" + bytes(4) + os.urandom(HANDSHAKE_SIZE - 8)
 
@@ -65,7 +66,7 @@ def test_simple_handshake_echoes(pair: Callable[[Server], socket.socket]) -> Non
     assert result.bytes_sent == result.bytes_received == 3073
 
 
-def test_c2_echoes_s1(pair: Callable[[Server], socket.socket]) -> None:
+def test_c2_echoes_s1(pair: Callable[[Server], Transport]) -> None:
     s1 = b"\x00\x00\x00\x07" + bytes(4) + os.urandom(HANDSHAKE_SIZE - 8)
     done = threading.Event()
     c2: list[bytes] = []
@@ -82,7 +83,7 @@ def test_c2_echoes_s1(pair: Callable[[Server], socket.socket]) -> None:
     assert c2[0][:4] == s1[:4] and c2[0][8:] == s1[8:]
 
 
-def test_wrong_version_is_reported(pair: Callable[[Server], socket.socket]) -> None:
+def test_wrong_version_is_reported(pair: Callable[[Server], Transport]) -> None:
     def server(peer: socket.socket) -> None:
         recv_exactly(peer, 1 + HANDSHAKE_SIZE)
         peer.sendall(b"\x16" + bytes(HANDSHAKE_SIZE))  # e.g. a TLS server
@@ -91,7 +92,7 @@ def test_wrong_version_is_reported(pair: Callable[[Server], socket.socket]) -> N
         handshake(pair(server), time.monotonic() + 2)
 
 
-def test_server_closing_is_reported(pair: Callable[[Server], socket.socket]) -> None:
+def test_server_closing_is_reported(pair: Callable[[Server], Transport]) -> None:
     def server(peer: socket.socket) -> None:
         recv_exactly(peer, 1 + HANDSHAKE_SIZE)
         peer.sendall(b"\x03" + bytes(100))
@@ -101,7 +102,7 @@ def test_server_closing_is_reported(pair: Callable[[Server], socket.socket]) -> 
         handshake(pair(server), time.monotonic() + 2)
 
 
-def test_silent_server_times_out(pair: Callable[[Server], socket.socket]) -> None:
+def test_silent_server_times_out(pair: Callable[[Server], Transport]) -> None:
     def server(peer: socket.socket) -> None:
         recv_exactly(peer, 1 + HANDSHAKE_SIZE)
 

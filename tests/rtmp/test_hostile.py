@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 
 from ionia.errors import ConnectionFailed
 from ionia.rtmp import amf0
-from ionia.rtmp.chunk import EXTENDED_TIMESTAMP, ChunkWriter, MessageType, basic_header
+from ionia.rtmp.chunk import EXTENDED_TIMESTAMP, ChunkWriter, basic_header
 from ionia.rtmp.client import RtmpClient
+from ionia.rtmp.message import MessageType
 from ionia.rtmp.transport import Transport
 from ionia.rtmp.url import parse_rtmp_url
 from tests.fixtures.hostile_server import BAD_STREAM_IDS, HostileServer, deep_status

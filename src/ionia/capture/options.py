@@ -56,7 +56,7 @@ class CaptureOptions:
             match = _REGION.match(str(region))
             if not match or int(match.group(3)) == 0 or int(match.group(4)) == 0:
                 raise ConfigError(f"region {region!r} is not x,y,width,height, e.g. 0,0,1280,720")
-        backend = capture or "auto"
+        backend = capture or cls.backend  # the field's default
         if backend not in SCREEN_BACKENDS:
             raise ConfigError(f"screen capture backend must be one of {', '.join(SCREEN_BACKENDS)}")
         display = check_text("display (--display)", display)
@@ -83,7 +83,7 @@ class CaptureOptions:
             display=display,
             monitor=monitor,
             region=region,
-            cursor=True if cursor is None else check_flag("cursor", cursor),
+            cursor=cls.cursor if cursor is None else check_flag("cursor", cursor),
             backend=backend,
             system_device=system_device,
             mic_device=mic_device,

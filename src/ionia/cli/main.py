@@ -9,7 +9,8 @@ import traceback
 from collections.abc import Sequence
 
 from ionia import __version__
-from ionia.cli import exitcodes, stream, tools
+from ionia.cli import arguments, exitcodes, stream, tools
+from ionia.cli.run import report_error
 from ionia.errors import IoniaError
 from ionia.redact import RedactingFormatter, redact
 
@@ -30,10 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("stream", help="stream live to an RTMP(S) URL (or a file)")
-    stream.add_arguments(p)
+    arguments.add_stream_arguments(p)
     p.set_defaults(run=stream.run)
     p = sub.add_parser("record", help="record the screen and audio to a file")
-    stream.add_record_arguments(p)
+    arguments.add_record_arguments(p)
     p.set_defaults(run=stream.run_record)
     p = sub.add_parser("receive", help="a local RTMP ingest that records what it gets")
     tools.add_receive_arguments(p)
@@ -65,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except IoniaError as exc:
-        stream.report_error(exc)
+        report_error(exc)
         return exitcodes.for_error(exc)
     except KeyboardInterrupt:
         return exitcodes.INTERRUPTED

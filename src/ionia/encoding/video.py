@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from fractions import Fraction
 from typing import cast
 
@@ -32,16 +32,14 @@ X264_PRESETS = (
 
 
 @dataclass(frozen=True, kw_only=True)
-class VideoEncoderSettings:
-    """Everything that shapes the H.264 stream."""
+class EncoderOptions:
+    """How to encode H.264, whatever the picture's size and rate; the defaults live here."""
 
-    width: int
-    height: int
-    fps: int
-    bitrate: int
     #: seconds between keyframes (services want 2 s)
     keyint_s: float = 2.0
+    #: "auto" (hardware if one opens, else x264), "x264", "nvenc", ... or an FFmpeg name
     encoder: str = "auto"
+    #: "auto" may pick a hardware encoder (any: NVENC, QSV, AMF, VAAPI, VideoToolbox)
     allow_hardware: bool = True
     preset: str = "veryfast"
     tune: str = "zerolatency"
@@ -52,6 +50,24 @@ class VideoEncoderSettings:
     threads: int = 0
     #: how a source of another size fills the output: pad, crop or stretch
     fit: str = "pad"
+
+
+@dataclass(frozen=True, kw_only=True)
+class VideoEncoderSettings(EncoderOptions):
+    """Everything that shapes the H.264 stream: the options, for one picture size and rate."""
+
+    width: int
+    height: int
+    fps: int
+    bitrate: int
+
+    @classmethod
+    def of(
+        cls, options: EncoderOptions, *, width: int, height: int, fps: int, bitrate: int
+    ) -> VideoEncoderSettings:
+        """``options`` for a picture known only once its source is open."""
+        chosen = {f.name: getattr(options, f.name) for f in fields(EncoderOptions)}
+        return cls(width=width, height=height, fps=fps, bitrate=bitrate, **chosen)
 
 
 def _options(name: str, s: VideoEncoderSettings) -> dict[str, str]:

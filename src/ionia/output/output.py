@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from ionia.buffer import BufferConfig, StreamBuffer
 from ionia.errors import IoniaError
@@ -20,6 +19,7 @@ from ionia.output.rtmp_sink import RtmpSink
 from ionia.output.sender import Sender
 from ionia.output.sink import Sink, StreamHeaders
 from ionia.packet import EncodedPacket
+from ionia.stats import DestinationStats
 
 #: a recording's buffer: bounded only against a disk that stops for minutes
 RECORDING_BUFFER = BufferConfig(max_packets=1_000_000, max_latency_ms=600_000)
@@ -74,7 +74,6 @@ class Output:
         self.failed: IoniaError | None = None
         buffer_config = RECORDING_BUFFER if recording else limits
         self.buffer = StreamBuffer(buffer_config, on_keyframe_request=on_keyframe_request)
-        self.max_latency_ms = buffer_config.max_latency_ms
         self.sender = Sender(
             destination=destination.display,
             buffer=self.buffer,
@@ -122,29 +121,29 @@ class Output:
     def connected(self) -> bool:
         return self.sender.connected
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> DestinationStats:
         b, s = self.buffer.stats(), self.sender.stats()
-        return {
-            "destination": self.destination.display,
-            "recording": self.recording,
-            "connected": s.connected,
-            "failed": self.failed is not None,
-            "backpressure": b.backpressure,
-            "congestion": round(b.congestion, 3),
-            "video_packets_sent": s.video_sent,
-            "audio_packets_sent": s.audio_sent,
-            "video_packets_dropped": b.video_dropped + s.video_skipped,
-            "audio_packets_dropped": b.audio_dropped + s.audio_skipped,
-            "bytes_sent": s.bytes_sent,
-            "bytes_acked": s.bytes_acked,
-            "bitrate_kbps": s.bitrate_kbps,
-            "buffer_packets": b.packets,
-            "buffer_latency_ms": b.latency_ms,
-            "buffer_max_latency_ms": b.max_latency_ms_seen,
-            "reconnects": s.reconnects,
-            "disconnected_s": s.disconnected_s,
-            "latency_p50_ms": s.latency_p50_ms,
-            "latency_p99_ms": s.latency_p99_ms,
-            "first_byte_at": s.first_byte_at,
-            "last_error": str(self.failed) if self.failed else s.last_error,
-        }
+        return DestinationStats(
+            destination=self.destination.display,
+            recording=self.recording,
+            connected=s.connected,
+            failed=self.failed is not None,
+            backpressure=b.backpressure,
+            congestion=round(b.congestion, 3),
+            video_packets_sent=s.video_sent,
+            audio_packets_sent=s.audio_sent,
+            video_packets_dropped=b.video_dropped + s.video_skipped,
+            audio_packets_dropped=b.audio_dropped + s.audio_skipped,
+            bytes_sent=s.bytes_sent,
+            bytes_acked=s.bytes_acked,
+            bitrate_kbps=s.bitrate_kbps,
+            buffer_packets=b.packets,
+            buffer_latency_ms=b.latency_ms,
+            buffer_max_latency_ms=b.max_latency_ms_seen,
+            reconnects=s.reconnects,
+            disconnected_s=s.disconnected_s,
+            latency_p50_ms=s.latency_p50_ms,
+            latency_p99_ms=s.latency_p99_ms,
+            first_byte_at=s.first_byte_at,
+            last_error=str(self.failed) if self.failed else s.last_error,
+        )

@@ -7,7 +7,7 @@ import random
 from dataclasses import dataclass
 
 from ionia.checks import check_flag, check_number
-from ionia.errors import ConfigError
+from ionia.errors import ConfigError, ConnectionFailed, PublishRejected
 
 MAX_DELAY_RANGE_S = (0.0, 3600.0)  # more than 0, at most an hour
 FACTOR_RANGE = (1.0, 10.0)
@@ -77,3 +77,55 @@ class ReconnectPolicy:
 
     def gives_up(self, attempt: int) -> bool:
         return self.max_attempts > 0 and attempt >= self.max_attempts
+
+
+class Retries:
+    """One outage's reconnect attempts under a policy: the wait before the next one, and
+    the failures that end them.
+
+    The wait follows the policy's backoff, which grows with every failure that costs the
+    server something (a timeout, a rejection, a broken reply); while the host refuses at
+    once, retries come every ``refused_delay`` instead, so an ingest that restarts is
+    reached within that of it being back.
+    """
+
+    def __init__(self, policy: ReconnectPolicy, *, lost_at: float) -> None:
+        self.policy = policy
+        #: attempts made so far
+        self.attempt = 0
+        #: seconds to wait before the next attempt
+        self.delay = policy.backoff(0)
+        self._lost_at = lost_at
+        self._costly = 0
+        self._rejected = 0
+
+    @property
+    def exhausted(self) -> bool:
+        """The policy allows no more attempts."""
+        return self.policy.gives_up(self.attempt)
+
+    @property
+    def fast(self) -> bool:
+        """The next attempt is one of the quick ones at a refusing host (not the first)."""
+        return bool(self.attempt) and self.delay == self.policy.refused_delay
+
+    def failed(self, exc: BaseException, *, ever_up: bool, now: float) -> PublishRejected | None:
+        """Count an attempt that failed at ``now`` with ``exc``; the error if it ends the
+        retries.
+
+        A rejection does, before any good session (``ever_up``; --wait-for-ingest): it is a
+        wrong key or app, as at a first connect. After one a key may have expired, so it
+        is retried up to ``rejected_retries`` times.
+        """
+        if isinstance(exc, PublishRejected):
+            self._rejected += 1
+            if not ever_up or self._rejected > self.policy.rejected_retries:
+                return exc
+        self.attempt += 1
+        refused = isinstance(exc, ConnectionFailed) and exc.refused
+        if refused and now - self._lost_at < self.policy.refused_fast_s:
+            self.delay = self.policy.refused_delay
+        else:
+            self._costly += 1
+            self.delay = self.policy.backoff(self._costly)
+        return None

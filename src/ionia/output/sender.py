@@ -17,9 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from ionia.buffer import StreamBuffer
 from ionia.errors import (
@@ -29,7 +27,8 @@ from ionia.errors import (
     PublishRejected,
     RecordingFailed,
 )
-from ionia.output.reconnect import ReconnectPolicy
+from ionia.output.reconnect import ReconnectPolicy, Retries
+from ionia.output.send_stats import Outages, SenderStats, Throughput, sender_stats
 from ionia.output.sink import Delivery, Sink, StreamHeaders
 from ionia.packet import EncodedPacket, MediaKind
 from ionia.worker import Worker, describe
@@ -40,29 +39,6 @@ log = logging.getLogger("ionia.sender")
 IDLE_POLL_S = 0.05
 #: what a session loss is: the link, the server's refusal, or the socket under them
 SESSION_ERRORS = (ConnectionFailed, PublishRejected, OSError)
-BITRATE_WINDOW_S = 2.0
-
-
-@dataclass(frozen=True, kw_only=True)
-class SenderStats:
-    destination: str
-    connected: bool
-    bytes_sent: int
-    bytes_acked: int
-    video_sent: int
-    audio_sent: int
-    bitrate_kbps: float
-    reconnects: int
-    disconnected_s: float
-    last_error: str
-    #: ``time.monotonic()`` when the first media packet was handed to the socket
-    first_byte_at: float | None
-    #: capture → handed to the socket, video packets, milliseconds (p50, p99)
-    latency_p50_ms: float | None
-    latency_p99_ms: float | None
-    #: packets left out at a session's start: stamped before its first packet
-    video_skipped: int = 0
-    audio_skipped: int = 0
 
 
 class Sender:
@@ -96,20 +72,13 @@ class Sender:
         self._lock = threading.Lock()  # guards the counters read by stats()
         self._bytes_closed = 0  # bytes of sessions already over
         self._acked_closed = 0
-        self._video_sent = self._audio_sent = 0
-        self._reconnects = 0
+        self._throughput = Throughput()
+        self._outages = Outages()
         self._ever_up = False  # a session was published once (rejections may then be retried)
-        self._last_error = ""
-        self._down_since: float | None = None
-        self._down_total = 0.0
         # The stream's first session carries the stream clock (which starts at 0); every
         # later one, and every session of a destination added later (a rotation), restarts
         # at 0 (see RtmpSink).
         self._first_on_clock = first_session_on_clock
-        self._skipped = {MediaKind.VIDEO: 0, MediaKind.AUDIO: 0}
-        self._first_byte_at: float | None = None
-        self._latencies: deque[float] = deque(maxlen=4096)
-        self._rate_samples: deque[tuple[float, int]] = deque()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -118,9 +87,6 @@ class Sender:
         sink = self._make_sink()
         try:
             sink.open(self._headers, rebase=not self._first_on_clock)
-        except IoniaError:
-            sink.abort()
-            raise
         except OSError as exc:  # the socket or the disk under the session, unconverted
             sink.abort()
             raise ConnectionFailed(f"{self._destination}: {describe(exc)}") from None
@@ -171,7 +137,7 @@ class Sender:
     @property
     def connected(self) -> bool:
         """A session is up and the thread that owns it is still running it."""
-        if self._sink is None or self._down_since is not None or self._fatal_error is not None:
+        if self._sink is None or self._outages.since is not None or self._fatal_error is not None:
             return False
         return self._worker.alive or not self._worker.started
 
@@ -203,7 +169,7 @@ class Sender:
 
     @property
     def video_sent(self) -> int:
-        return self._video_sent
+        return self._throughput.video_sent
 
     # -- the thread ------------------------------------------------------------------------
 
@@ -252,24 +218,12 @@ class Sender:
                 self._sent(packet, sink)
             else:
                 with self._lock:
-                    self._skipped[packet.kind] += 1
+                    self._throughput.skipped[packet.kind] += 1
 
     def _sent(self, packet: EncodedPacket, sink: Sink) -> None:
         now = time.monotonic()
         with self._lock:
-            if packet.kind is MediaKind.VIDEO:
-                self._video_sent += 1
-                if packet.capture_time:
-                    self._latencies.append(now - packet.capture_time)
-            else:
-                self._audio_sent += 1
-            if self._first_byte_at is None:
-                self._first_byte_at = now
-            samples = self._rate_samples
-            if not samples or now - samples[-1][0] >= 0.1:
-                samples.append((now, self._bytes_closed + sink.bytes_sent))
-                while samples and now - samples[0][0] > BITRATE_WINDOW_S:
-                    samples.popleft()
+            self._throughput.sent(packet, now, self._bytes_closed + sink.bytes_sent)
         if packet.kind is MediaKind.VIDEO:
             # Read what the server sent once a frame: an acknowledgement counts from when it
             # is read, so reading it late would make a stall look later than it was.
@@ -285,58 +239,38 @@ class Sender:
             self._fatal(ConnectionFailed(f"connection to {self._destination} lost: {message}"))
 
     def _reconnect(self) -> bool:
-        """Retry until a session is up (True) or the policy or ``stop()`` ends it (False).
-
-        The wait before each attempt follows the policy's backoff, which grows with every
-        failure that costs the server something (a timeout, a rejection, a broken reply);
-        while the host refuses at once, retries come every ``refused_delay`` instead, so
-        an ingest that restarts is reached within that of it being back."""
-        policy = self._policy
-        attempt = rejected = costly = 0
-        lost_at = time.monotonic()
-        delay = policy.backoff(0)
+        """Retry until a session is up (True) or the policy or ``stop()`` ends it (False),
+        waiting before each attempt as :class:`Retries` says."""
+        retries = Retries(self._policy, lost_at=time.monotonic())
         while not self._stop.is_set():
-            if self._policy.gives_up(attempt):
+            if retries.exhausted:
                 self._fatal(
                     ConnectionFailed(
-                        f"gave up on {self._destination} after {attempt} reconnect attempts: "
-                        f"{self._last_error}"
+                        f"gave up on {self._destination} after {retries.attempt} reconnect "
+                        f"attempts: {self._outages.last_error}"
                     )
                 )
                 return False
-            level = logging.DEBUG if attempt and delay == policy.refused_delay else logging.INFO
             log.log(
-                level, "%s: reconnecting in %.2f s (attempt %d)", self._destination, delay,
-                attempt + 1,
+                logging.DEBUG if retries.fast else logging.INFO,
+                "%s: reconnecting in %.2f s (attempt %d)",
+                self._destination, retries.delay, retries.attempt + 1,
             )  # fmt: skip
-            if self._wait(delay):
+            if self._wait(retries.delay):
                 return False
             sink = self._make_sink()
             try:
                 sink.open(self._headers, rebase=self._ever_up or not self._first_on_clock)
-            except PublishRejected as exc:
+            except (PublishRejected, ConnectionFailed, OSError) as exc:
                 sink.abort()
-                rejected += 1
-                self._last_error = str(exc)
-                # Before any good session (--wait-for-ingest) a rejection is a wrong key or
-                # app, as at a first connect: fatal at once. After one, a key may have expired.
-                if not self._ever_up or rejected > self._policy.rejected_retries:
-                    self._fatal(exc)
+                self._outages.last_error = describe(exc) if isinstance(exc, OSError) else str(exc)
+                final = retries.failed(exc, ever_up=self._ever_up, now=time.monotonic())
+                if final is not None:
+                    self._fatal(final)
                     return False
-            except (ConnectionFailed, OSError) as exc:
-                sink.abort()
-                self._last_error = describe(exc) if isinstance(exc, OSError) else str(exc)
-                refused = isinstance(exc, ConnectionFailed) and exc.refused
-                if refused and time.monotonic() - lost_at < policy.refused_fast_s:
-                    attempt += 1
-                    delay = policy.refused_delay
-                    continue
             else:
                 self._session_up(sink)
                 return True
-            attempt += 1
-            costly += 1
-            delay = policy.backoff(costly)
         return False
 
     def _wait(self, delay: float) -> bool:
@@ -353,20 +287,15 @@ class Sender:
     def _session_up(self, sink: Sink) -> None:
         with self._lock:
             self._sink = sink
-            if self._down_since is not None:
-                self._down_total += time.monotonic() - self._down_since
-                self._down_since = None
-            if self._ever_up:  # the first session after --wait-for-ingest is no reconnect
-                self._reconnects += 1
+            # the first session after --wait-for-ingest is no reconnect
+            self._outages.up(time.monotonic(), reconnect=self._ever_up)
         self._ever_up = True
         self._buffer.set_connected(True)
-        log.info("%s: reconnected (%d so far)", self._destination, self._reconnects)
+        log.info("%s: reconnected (%d so far)", self._destination, self._outages.reconnects)
 
     def _mark_down(self, message: str) -> None:
         with self._lock:
-            self._last_error = message
-            if self._down_since is None:
-                self._down_since = time.monotonic()
+            self._outages.down(message, time.monotonic())
 
     def _close_sink(self, timeout: float, *, abort: bool = False) -> None:
         sink = self._sink
@@ -404,38 +333,12 @@ class Sender:
     def stats(self) -> SenderStats:
         with self._lock:
             sink = self._sink
-            live_acked = sink.bytes_acked if sink is not None else 0
-            down = self._down_total
-            if self._down_since is not None:
-                down += time.monotonic() - self._down_since
-            samples = list(self._rate_samples)
-            latencies = sorted(self._latencies)
-            bitrate = 0.0
-            fresh = bool(samples) and time.monotonic() - samples[-1][0] < BITRATE_WINDOW_S
-            if fresh and len(samples) >= 2 and samples[-1][0] > samples[0][0]:
-                (t0, b0), (t1, b1) = samples[0], samples[-1]
-                bitrate = (b1 - b0) * 8 / (t1 - t0) / 1000
-            return SenderStats(
+            return sender_stats(
                 destination=self._destination,
                 connected=self.connected,
                 bytes_sent=self._bytes_sent_locked(),
-                bytes_acked=self._acked_closed + live_acked,
-                video_sent=self._video_sent,
-                audio_sent=self._audio_sent,
-                bitrate_kbps=round(bitrate, 1),
-                reconnects=self._reconnects,
-                disconnected_s=round(down, 3),
-                last_error=self._last_error,
-                first_byte_at=self._first_byte_at,
-                latency_p50_ms=_percentile(latencies, 0.50),
-                latency_p99_ms=_percentile(latencies, 0.99),
-                video_skipped=self._skipped[MediaKind.VIDEO],
-                audio_skipped=self._skipped[MediaKind.AUDIO],
+                bytes_acked=self._acked_closed + (sink.bytes_acked if sink is not None else 0),
+                throughput=self._throughput,
+                outages=self._outages,
+                now=time.monotonic(),
             )
-
-
-def _percentile(sorted_values: list[float], q: float) -> float | None:
-    if not sorted_values:
-        return None
-    index = min(len(sorted_values) - 1, int(q * len(sorted_values)))
-    return round(sorted_values[index] * 1000, 2)

@@ -17,10 +17,12 @@ from typing import Any
 from ionia.errors import ConnectionFailed
 from ionia.redact import redact
 from ionia.rtmp import amf0
-from ionia.rtmp.chunk import (
-    ChunkError,
-    ChunkReader,
-    ChunkWriter,
+from ionia.rtmp.acks import AcksOwed, ServerAcks
+from ionia.rtmp.chunk import ChunkWriter
+from ionia.rtmp.chunk_reader import ChunkError, ChunkReader
+from ionia.rtmp.commands import Command, Commands
+from ionia.rtmp.handshake import handshake
+from ionia.rtmp.message import (
     Message,
     MessageType,
     UserControlEvent,
@@ -29,8 +31,6 @@ from ionia.rtmp.chunk import (
     user_control,
     window_ack_size,
 )
-from ionia.rtmp.commands import Command, Commands
-from ionia.rtmp.handshake import handshake
 from ionia.rtmp.transport import LinkError, Transport, tls_context
 from ionia.rtmp.url import RtmpUrl
 
@@ -43,12 +43,6 @@ CSID_COMMAND = 3
 CSID_AUDIO = 4
 CSID_STREAM = 5  # stream-level commands and data (publish, @setDataFrame)
 CSID_VIDEO = 6
-_SEQ_MOD = 1 << 32
-
-
-#: an acknowledgement is read once a frame, up to ~1/30 s after it arrived (and the sender
-#: may be busy with a keyframe): its stall deadline is moved this much earlier to match
-ACK_READ_SLACK_S = 0.1
 
 
 class RtmpClient:
@@ -74,11 +68,8 @@ class RtmpClient:
         self.tls_verify = tls_verify
         self.ca_file = ca_file
         self.chunk_size = chunk_size
-        #: asks the server to acknowledge every ``ack_window`` bytes (nginx-rtmp acks only if asked)
-        self.ack_window = ack_window
         self.bytes_sent = 0
         self.bytes_received = 0
-        self.bytes_acked = 0
         self.connected = False
         self.server_info: dict[str, Any] = {}
         self.stream_id = 0
@@ -91,15 +82,8 @@ class RtmpClient:
         self._commands = Commands(
             url, send=self._send_command, receive=self._receive, lost=self._lost
         )
-        self._in_bytes = 0  # bytes received after the handshake: what our ACKs count
-        self._in_last_ack = 0
-        self._peer_window = 0
-        self._last_ack_seq = 0
-        self._ack_base = 0
-        #: when the last acknowledgement arrived; None until the server has shown it sends them
-        self._last_ack_at: float | None = None
-        #: the widest step between two acknowledgements seen in this session
-        self._ack_step = 0
+        self._acks = ServerAcks(window=ack_window, io_timeout=io_timeout)
+        self._acks_owed = AcksOwed()
         self._broken: str | None = None
         self._close_lock = threading.Lock()
         self._closed = False
@@ -121,12 +105,12 @@ class RtmpClient:
                 url.host, url.port, deadline, tls=context,
                 send_buffer_bytes=self.send_buffer_bytes, io_timeout=self.io_timeout,
             )  # fmt: skip
-            result = handshake(self._transport.sock, deadline)
+            result = handshake(self._transport, deadline)
         except ConnectionFailed as exc:
             self._drop_transport()
             raise ConnectionFailed(f"{url.masked}: {exc}", refused=exc.refused) from None
         self.bytes_sent += result.bytes_sent
-        self._ack_base = self.bytes_sent  # the server's acknowledgements count what follows
+        self._acks.start(self.bytes_sent)
         self.bytes_received += result.bytes_received
         try:
             self._publish(deadline)
@@ -167,29 +151,23 @@ class RtmpClient:
         )
 
     @property
+    def ack_window(self) -> int:
+        """The server is asked to acknowledge every this many bytes."""
+        return self._acks.window
+
+    @property
+    def bytes_acked(self) -> int:
+        """Bytes the server has acknowledged (never more than were sent)."""
+        return self._acks.acked
+
+    @property
     def bytes_unacked(self) -> int:
         """Bytes sent in this session that the server's application has not read yet."""
-        return max(0, self.bytes_sent - self._ack_base - self.bytes_acked)
+        return self._acks.unacked(self.bytes_sent)
 
     def ack_stall_at(self) -> float | None:
-        """When the server has stopped reading: ``io_timeout`` after its last
-        acknowledgement, while more than two acknowledgement steps are outstanding. None
-        while none is expected, or for a server that has not acknowledged anything in this
-        session (it may never).
-
-        A server acknowledges what its application has read, so this sees an ingest that
-        stopped reading from the moment it stopped, where the socket only notices once the
-        kernels' buffers on the way are full (seconds later). The step is the larger of the
-        window we asked for and the widest gap seen between two acknowledgements, so a
-        server that keeps its own, larger window is not called stalled between two acks.
-        The time of an acknowledgement is when it was read, up to a frame after it came
-        (``ACK_READ_SLACK_S`` makes up for that), so the stall is called at most
-        ``io_timeout`` after the server stopped."""
-        if self._last_ack_at is None:
-            return None
-        if self.bytes_unacked <= 2 * max(self.ack_window, self._ack_step):
-            return None
-        return self._last_ack_at + self.io_timeout - ACK_READ_SLACK_S
+        """When the server has stopped reading (see :meth:`ServerAcks.stall_at`), or None."""
+        return self._acks.stall_at(self.bytes_sent)
 
     def poll(self, timeout: float = 0.0) -> None:
         """Handle whatever the server sent. Waits up to ``timeout`` for the first bytes
@@ -308,7 +286,6 @@ class RtmpClient:
 
     def _process(self, data: bytes) -> list[Command]:
         self.bytes_received += len(data)
-        self._in_bytes += len(data)
         commands = []
         try:
             for message in self._reader.feed(data):
@@ -319,9 +296,9 @@ class RtmpClient:
             # The one place the server's bytes are parsed: a broken rule or a passed limit
             # (their messages name what was sent) ends the session, as the server's fault.
             raise self._lost(f"server sent {exc}") from None
-        if self._peer_window and self._in_bytes - self._in_last_ack >= self._peer_window:
-            self._in_last_ack = self._in_bytes
-            payload = acknowledgement(self._in_bytes)
+        sequence = self._acks_owed.received(len(data))
+        if sequence is not None:
+            payload = acknowledgement(sequence)
             self._send_message(CSID_CONTROL, MessageType.ACK, 0, 0, payload)
         return commands
 
@@ -332,18 +309,11 @@ class RtmpClient:
             log.debug("rtmp: <- set chunk size %d", value)  # already applied by the reader
         elif kind == MessageType.WINDOW_ACK_SIZE:
             log.debug("rtmp: <- window ack size %d", value)
-            self._peer_window = value
+            self._acks_owed.window = value
         elif kind == MessageType.SET_PEER_BANDWIDTH:
             log.debug("rtmp: <- set peer bandwidth %d", value)
         elif kind == MessageType.ACK:
-            # Sequence numbers wrap at 2**32 (and nginx-rtmp resets its counter at 0xf0000000),
-            # so add the forward distance and never claim more than was sent.
-            delta = (value - self._last_ack_seq) % _SEQ_MOD
-            self._last_ack_seq = value
-            self.bytes_acked = min(self.bytes_acked + delta, self.bytes_sent)
-            if delta:
-                self._ack_step = max(self._ack_step, delta)
-                self._last_ack_at = time.monotonic()
+            self._acks.received(value, self.bytes_sent)
         elif kind == MessageType.USER_CONTROL and len(payload) >= 2:
             event = int.from_bytes(payload[:2], "big")
             if event == UserControlEvent.PING_REQUEST and len(payload) >= 6:

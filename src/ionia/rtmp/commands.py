@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 from ionia.errors import ConnectionFailed, PublishRejected
 from ionia.redact import redact
 from ionia.rtmp import amf0
-from ionia.rtmp.chunk import Message, MessageType
+from ionia.rtmp.message import Message, MessageType
 from ionia.rtmp.url import RtmpUrl
 
 __all__ = [

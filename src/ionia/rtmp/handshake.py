@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import struct
 import time
 from dataclasses import dataclass
 
 from ionia.errors import ConnectionFailed
+from ionia.rtmp.transport import Transport
 
-__all__ = ["HANDSHAKE_SIZE", "RTMP_VERSION", "HandshakeResult", "handshake", "recv_exact"]
+__all__ = ["HANDSHAKE_SIZE", "RTMP_VERSION", "HandshakeResult", "handshake"]
 
 log = logging.getLogger("ionia.rtmp")
 
@@ -36,46 +36,15 @@ class HandshakeResult:
     server_version: bytes
 
 
-def recv_exact(sock: socket.socket, size: int, deadline: float, what: str) -> bytes:
-    """Read exactly ``size`` bytes before the monotonic ``deadline``, or raise ConnectionFailed."""
-    buf = bytearray()
-    while len(buf) < size:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise ConnectionFailed(f"timed out waiting for {what}")
-        sock.settimeout(remaining)
-        try:
-            data = sock.recv(size - len(buf))
-        except TimeoutError:
-            raise ConnectionFailed(f"timed out waiting for {what}") from None
-        except OSError as exc:
-            raise ConnectionFailed(f"connection lost while waiting for {what}: {exc}") from None
-        if not data:
-            raise ConnectionFailed(f"connection closed by server while waiting for {what}")
-        buf += data
-    return bytes(buf)
-
-
-def _send_all(sock: socket.socket, data: bytes, deadline: float, what: str) -> None:
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
-        raise ConnectionFailed(f"timed out sending {what}")
-    sock.settimeout(remaining)
-    try:
-        sock.sendall(data)
-    except TimeoutError:
-        raise ConnectionFailed(f"timed out sending {what}") from None
-    except OSError as exc:
-        raise ConnectionFailed(f"connection lost while sending {what}: {exc}") from None
-
-
-def handshake(sock: socket.socket, deadline: float) -> HandshakeResult:
-    """Run the client side of the simple handshake on a connected socket."""
+def handshake(transport: Transport, deadline: float) -> HandshakeResult:
+    """Run the client side of the simple handshake on a connected transport, all before the
+    monotonic ``deadline``; raises ConnectionFailed."""
     epoch = int(time.monotonic() * 1000) & 0xFFFFFFFF
     c1 = struct.pack(">II", epoch, 0) + os.urandom(HANDSHAKE_SIZE - 8)
-    _send_all(sock, bytes([RTMP_VERSION]) + c1, deadline, "the RTMP handshake (C0+C1)")
+    # Counted in the result, whole: the session's byte counters start after the handshake.
+    transport.send(bytes([RTMP_VERSION]) + c1, deadline, progress=_uncounted)
 
-    s0s1 = recv_exact(sock, 1 + HANDSHAKE_SIZE, deadline, "the RTMP handshake reply (S0+S1)")
+    s0s1 = transport.receive_exact(1 + HANDSHAKE_SIZE, deadline, "the RTMP handshake reply (S0+S1)")
     if s0s1[0] != RTMP_VERSION:
         raise ConnectionFailed(
             f"the server answered the RTMP handshake with version {s0s1[0]}, expected "
@@ -87,9 +56,9 @@ def handshake(sock: socket.socket, deadline: float) -> HandshakeResult:
     # C2 echoes S1: its time, the time we read it, and its random bytes.
     read_at = int(time.monotonic() * 1000) & 0xFFFFFFFF
     c2 = s1[:4] + struct.pack(">I", read_at) + s1[8:]
-    _send_all(sock, c2, deadline, "the RTMP handshake (C2)")
+    transport.send(c2, deadline, progress=_uncounted)
 
-    s2 = recv_exact(sock, HANDSHAKE_SIZE, deadline, "the RTMP handshake reply (S2)")
+    s2 = transport.receive_exact(HANDSHAKE_SIZE, deadline, "the RTMP handshake reply (S2)")
     # S2 should echo C1; some servers do not bother, and nothing depends on it.
     if s2[8:] != c1[8:]:
         log.debug("rtmp: S2 does not echo C1 (harmless)")
@@ -100,3 +69,7 @@ def handshake(sock: socket.socket, deadline: float) -> HandshakeResult:
         server_time=server_time,
         server_version=version,
     )
+
+
+def _uncounted(sent: int) -> None:
+    pass

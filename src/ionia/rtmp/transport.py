@@ -140,21 +140,32 @@ class Transport:
             progress(sent)
             view = view[sent:]
 
-    def receive(self, deadline: float, what: str) -> bytes:
-        """The next bytes from the server, waiting until ``deadline`` for ``what``;
-        ``b""`` once the server has hung up."""
+    def receive(self, deadline: float, what: str, *, limit: int = RECV_SIZE) -> bytes:
+        """The next bytes from the server (at most ``limit``), waiting until ``deadline``
+        for ``what``; ``b""`` once the server has hung up."""
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise LinkError(f"timed out waiting for {what}", timed_out=True)
         self.sock.settimeout(remaining)
         try:
-            return self.sock.recv(RECV_SIZE)
+            return self.sock.recv(limit)
         except TimeoutError:
             raise LinkError(f"timed out waiting for {what}", timed_out=True) from None
         except OSError as exc:
             # Read as a hang-up, so a refusal the server ends with a reset still reads as one.
             log.debug("rtmp: receive error while waiting for %s: %s", what, exc)
             return b""
+
+    def receive_exact(self, size: int, deadline: float, what: str) -> bytes:
+        """Exactly ``size`` bytes of ``what`` before ``deadline``, and not a byte more (the
+        handshake's fixed blocks: what follows them is the chunk stream's)."""
+        data = bytearray()
+        while len(data) < size:
+            received = self.receive(deadline, what, limit=size - len(data))
+            if not received:
+                raise LinkError(f"connection closed by server while waiting for {what}")
+            data += received
+        return bytes(data)
 
     def receive_ready(self, timeout: float) -> bytes | None:
         """What the server sent, waiting up to ``timeout`` for it (0: never blocks);

@@ -27,77 +27,18 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from ionia.errors import ConfigError
+from ionia.buffer.limits import BufferConfig
+from ionia.buffer.packet_queue import PacketQueue
+from ionia.buffer.stats import BufferStats
 from ionia.packet import EncodedPacket, MediaKind
+
+__all__ = ["StreamBuffer"]
 
 log = logging.getLogger("ionia.buffer")
 
 _VIDEO = MediaKind.VIDEO
-
-
-@dataclass(frozen=True, kw_only=True)
-class BufferConfig:
-    #: more queued packets than this is congestion (audio alone may exceed it)
-    max_packets: int = 100
-    #: a queued video DTS span above this is congestion, milliseconds
-    max_latency_ms: int = 2000
-
-    def __post_init__(self) -> None:
-        for name in ("max_packets", "max_latency_ms"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise ConfigError(f"buffer {name} must be an integer, not {value!r}")
-        if self.max_packets < 2:
-            raise ConfigError(f"buffer max_packets {self.max_packets} is too small: use >= 2")
-        if self.max_latency_ms < 50:
-            raise ConfigError(
-                f"buffer max_latency_ms {self.max_latency_ms} is too small: use >= 50"
-            )
-
-
-@dataclass(frozen=True, kw_only=True)
-class BufferStats:
-    #: packets queued now (all kinds)
-    packets: int
-    video_packets: int
-    audio_packets: int
-    #: DTS span of the queued video, milliseconds
-    latency_ms: int
-    #: payload bytes queued now
-    bytes: int
-    #: every put() of the kind, accepted or not
-    video_in: int
-    audio_in: int
-    #: returned by get()
-    video_out: int
-    audio_out: int
-    #: dropped for any reason (always: in == out + dropped + queued)
-    video_dropped: int
-    audio_dropped: int
-    #: video dropped by the congestion drop policy (queued and incoming)
-    video_dropped_congestion: int
-    #: non-keyframe video refused because no keyframe was accepted yet (start, reconnect)
-    video_dropped_waiting_keyframe: int
-    #: packets of both kinds refused while disconnected or discarded on disconnect/clear()
-    dropped_disconnected: int
-    #: packets of both kinds put after close()
-    dropped_closed: int
-    #: drop episodes started
-    drop_events: int
-    #: largest queued video span seen, milliseconds
-    max_latency_ms_seen: int
-    #: over a threshold now (video span or packet count)
-    backpressure: bool
-    #: latency_ms / max_latency_ms, clamped to 0..1
-    congestion: float
-    #: in a drop episode: non-keyframe video is being dropped
-    dropping_video: bool
-    #: the sender says the destination is connected
-    connected: bool
 
 
 class StreamBuffer:
@@ -112,11 +53,7 @@ class StreamBuffer:
         self.config = config if config is not None else BufferConfig()
         self._on_keyframe_request = on_keyframe_request
         self._cond = threading.Condition(threading.Lock())
-        self._queue: deque[EncodedPacket] = deque()
-        # DTS of queued video, oldest first: get() takes video in this order, so popleft()
-        # keeps it in step in O(1); only a drop (rare) rebuilds it.
-        self._video_dts: deque[int] = deque()
-        self._bytes = 0
+        self._queue = PacketQueue()
         self._connected = True
         self._closed = False
         # Non-key video is refused until a keyframe is accepted. True at start as well: a
@@ -162,13 +99,11 @@ class StreamBuffer:
                 self._count_dropped(packet)
                 return False
             self._queue.append(packet)
-            self._bytes += len(packet.data)
             if is_video:
-                self._video_dts.append(packet.dts_ms)
                 if packet.keyframe:
                     self._await_keyframe = False
                     self._keyframe_requested = False
-                span = self._span()
+                span = self._queue.video_span()
                 if span > self._max_latency_seen:
                     self._max_latency_seen = span
             kept = self._apply_policy(packet)
@@ -186,13 +121,11 @@ class StreamBuffer:
             if not self._queue:
                 if self._closed:
                     return None
-                self._cond.wait_for(lambda: self._queue or self._closed, timeout)
+                self._cond.wait_for(lambda: bool(self._queue) or self._closed, timeout)
                 if not self._queue:
                     return None
             packet = self._queue.popleft()
-            self._bytes -= len(packet.data)
             if packet.kind is _VIDEO:
-                self._video_dts.popleft()
                 self._video_out += 1
             else:
                 self._audio_out += 1
@@ -251,7 +184,7 @@ class StreamBuffer:
     def latency_ms(self) -> int:
         """DTS span of the queued video, milliseconds (0 with fewer than two)."""
         with self._cond:
-            return self._span()
+            return self._queue.video_span()
 
     def backpressure(self) -> bool:
         with self._cond:
@@ -263,14 +196,14 @@ class StreamBuffer:
 
     def stats(self) -> BufferStats:
         with self._cond:
-            span = self._span()
-            videos = len(self._video_dts)
+            span = self._queue.video_span()
+            videos = self._queue.videos
             return BufferStats(
                 packets=len(self._queue),
                 video_packets=videos,
                 audio_packets=len(self._queue) - videos,
                 latency_ms=span,
-                bytes=self._bytes,
+                bytes=self._queue.bytes,
                 video_in=self._video_in,
                 audio_in=self._audio_in,
                 video_out=self._video_out,
@@ -291,26 +224,15 @@ class StreamBuffer:
 
     # -- internals (called with the lock held) ---------------------------------------------
 
-    def _span(self) -> int:
-        dts = self._video_dts
-        if len(dts) < 2:
-            return 0
-        # A DTS going backwards (encoder restart) must not read as negative latency.
-        return max(0, dts[-1] - dts[0])
-
     def _over(self) -> bool:
-        return (
-            self._span() > self.config.max_latency_ms or len(self._queue) > self.config.max_packets
-        )
+        queue, limits = self._queue, self.config
+        return queue.video_span() > limits.max_latency_ms or len(queue) > limits.max_packets
 
     def _drained(self) -> bool:
-        queue = self._queue
-        if len(queue) > self.config.max_packets // 2:
+        if len(self._queue) > self.config.max_packets // 2:
             return False
-        if len(queue) < 2:
-            return True
         # All media, not only video: see the module docstring.
-        return queue[-1].dts_ms - queue[0].dts_ms <= self.config.max_latency_ms // 2
+        return self._queue.media_span() <= self.config.max_latency_ms // 2
 
     def _apply_policy(self, packet: EncodedPacket) -> bool:
         """Start, continue or end a drop episode after ``packet`` was queued; is it kept?"""
@@ -340,7 +262,7 @@ class StreamBuffer:
         kept = packet.kind is not _VIDEO or newest_key is packet
         log.info(
             "send buffer congested (%d ms video, %d packets): dropping video until a keyframe",
-            self._span(),
+            self._queue.video_span(),
             len(self._queue),
         )
         if is_keyframe and not self._over():
@@ -354,36 +276,17 @@ class StreamBuffer:
 
     def _purge_video(self) -> EncodedPacket | None:
         """Drop all queued video but the newest queued keyframe (returned, if any)."""
-        newest_key: EncodedPacket | None = None
-        for queued in reversed(self._queue):
-            if queued.kind is _VIDEO and queued.keyframe:
-                newest_key = queued
-                break
-        kept: deque[EncodedPacket] = deque()
-        dropped = 0
-        for queued in self._queue:
-            if queued.kind is _VIDEO and queued is not newest_key:
-                dropped += 1
-                self._bytes -= len(queued.data)
-            else:
-                kept.append(queued)
-        if dropped:
-            self._queue = kept
-            self._video_dts = deque([newest_key.dts_ms]) if newest_key is not None else deque()
-            self._video_dropped += dropped
-            self._dropped_congestion += dropped
+        newest_key, dropped = self._queue.purge_video()
+        self._video_dropped += dropped
+        self._dropped_congestion += dropped
         return newest_key
 
     def _discard_all(self) -> int:
-        discarded = len(self._queue)
-        videos = len(self._video_dts)
+        videos, audios = self._queue.clear()
         self._video_dropped += videos
-        self._audio_dropped += discarded - videos
-        self._queue.clear()
-        self._video_dts.clear()
-        self._bytes = 0
+        self._audio_dropped += audios
         self._dropping = False
-        return discarded
+        return videos + audios
 
     def _count_dropped(self, packet: EncodedPacket) -> None:
         if packet.kind is _VIDEO:
