@@ -31,11 +31,12 @@ from tests.fixtures.reliability import (  # noqa: E402
 SCENARIOS = {
     1: "nginx-rtmp (master and worker) is SIGKILLed mid-stream: the connection drops without "
     "an RTMP goodbye; 3 s later it is started again on the same port. The sender must see "
-    "the loss, retry with its backoff while the port refuses, and publish again by itself; "
+    "the loss, retry every 0.25 s while the port refuses, and publish again by itself; "
     "nginx appends the new session to the same recording.",
     2: "nginx-rtmp is SIGSTOPped for 15 s behind the fault proxy, then SIGCONTed. Nothing "
-    "closes: the socket buffers on the way fill, then sends make no progress. The default "
-    "stall timeout (5 s) must call the session lost; retries time out in the handshake "
+    "closes and the socket buffers on the way keep taking bytes for a while, but the "
+    "server's RTMP acknowledgements stop. The default stall timeout (5 s), counted from "
+    "the last acknowledgement, must call the session lost; retries time out in the handshake "
     "(the kernel still accepts connections for the frozen process) until it resumes.",
     3: "The proxy throttles the link to half of the bitrate the stream measured on the wire "
     "for 10 s. The connection stays up: the send buffer must keep its queued video span "
@@ -43,7 +44,7 @@ SCENARIOS = {
     "report `congestion`, and ask the encoder for a keyframe once the queue has drained so "
     "the picture comes back within a frame.",
     4: "The proxy resets the connection (TCP RST both ways) 5 times, every 10 s. Each time "
-    "the sender must reconnect at once (first retry within 1 s) with fresh headers and a "
+    "the sender must reconnect at once (first retry within 0.5 s) with fresh headers and a "
     "forced keyframe.",
     5: "Two servers that never speak RTMP: one accepts TCP and never answers the handshake, "
     "one answers it with random bytes. `start()` must raise `ConnectionFailed` within the "

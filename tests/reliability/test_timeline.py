@@ -199,6 +199,7 @@ def test_reliability_grace_server_viewer(grace_server, fault_proxy, tmp_path, re
     outages, timeline, _ = scenario_grace(
         grace_server, fault_proxy, tmp_path, cuts=3, before_s=10, after_s=10
     )
+    assert max(o.recover_s for o in outages) <= 1.0, outages
     reliability_row(
         "Grace-period server (30 s), HTTP-FLV viewer, 3 cuts of 3 s",
         order=30,

@@ -23,8 +23,9 @@ class ReconnectPolicy:
     """
 
     enabled: bool = True
-    #: first retry within this many seconds
-    delay: float = 1.0
+    #: first retry within this many seconds (with jitter, after 50-100 % of it): a session
+    #: that was up and broke is usually reachable again at once (a reset, a proxy cut)
+    delay: float = 0.5
     max_delay: float = 10.0
     factor: float = 2.0
     #: 0 = unlimited
