@@ -186,6 +186,7 @@ def _cubic(buf: np.ndarray, start: int, positions: np.ndarray) -> np.ndarray:
     t = (positions - index).astype(np.float32)[:, None]
     base = start + index
     xm1, x0, x1, x2 = buf[base - 1], buf[base], buf[base + 1], buf[base + 2]
-    return x0 + 0.5 * t * (
+    interpolated: np.ndarray = x0 + 0.5 * t * (
         x1 - xm1 + t * (2.0 * xm1 - 5.0 * x0 + 4.0 * x1 - x2 + t * (3.0 * (x0 - x1) + x2 - xm1))
     )
+    return interpolated

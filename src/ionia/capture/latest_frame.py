@@ -39,7 +39,7 @@ def _mostly_black(frame: av.VideoFrame) -> bool:
     rows = np.frombuffer(memoryview(plane), dtype=np.uint8).reshape(-1, plane.line_size)
     pixels = rows[: frame.height : 4, : 4 * frame.width].reshape(-1, frame.width, 4)[:, ::4, :3]
     lit = np.count_nonzero(pixels.any(axis=2))
-    return lit < BLACK_SCREEN_SHARE * pixels.shape[0] * pixels.shape[1]
+    return bool(lit < BLACK_SCREEN_SHARE * pixels.shape[0] * pixels.shape[1])
 
 
 class LatestFrameSource(VideoSource):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import types
+from typing import cast
 
 import numpy as np
 
@@ -26,7 +27,7 @@ def _soundcard() -> types.ModuleType:
         import soundcard
     except (ImportError, AssertionError, RuntimeError, OSError) as e:
         raise DeviceNotFound(f"soundcard unavailable: {e}") from e
-    return soundcard
+    return cast(types.ModuleType, soundcard)
 
 
 class SoundcardBackend:

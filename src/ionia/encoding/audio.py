@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from fractions import Fraction
+from typing import Any
 
 import av
 import numpy as np
@@ -79,7 +80,7 @@ class AacEncoder:
         except av.FFmpegError:
             return []
 
-    def _wrap(self, packet: av.Packet, capture_time: float) -> EncodedPacket:
+    def _wrap(self, packet: av.Packet[Any], capture_time: float) -> EncodedPacket:
         ms = round((packet.pts or 0) * 1000 / SAMPLE_RATE)
         return EncodedPacket(
             kind=MediaKind.AUDIO,

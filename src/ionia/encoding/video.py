@@ -12,7 +12,7 @@ import logging
 import threading
 from dataclasses import dataclass, fields
 from fractions import Fraction
-from typing import cast
+from typing import Any, cast
 
 import av
 from av.video.frame import PictureType
@@ -225,7 +225,7 @@ class VideoEncoder:
         except av.FFmpegError:
             return []
 
-    def _wrap(self, packet: av.Packet, capture_time: float) -> EncodedPacket:
+    def _wrap(self, packet: av.Packet[Any], capture_time: float) -> EncodedPacket:
         fps = self.settings.fps
         pts = packet.pts if packet.pts is not None else 0
         dts = packet.dts if packet.dts is not None else pts
