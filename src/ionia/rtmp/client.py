@@ -145,10 +145,8 @@ class RtmpClient:
     def _send_stream(self, csid: int, type_id: int, timestamp: int, payload: bytes) -> None:
         if not self.connected:
             raise ConnectionFailed(f"{self.url.masked}: not connected")
-        self._check_acknowledged()
-        self._send_message(
-            csid, type_id, self.stream_id, timestamp, payload, stall_at=self.ack_stall_at()
-        )
+        stall_at = self._check_acknowledged()
+        self._send_message(csid, type_id, self.stream_id, timestamp, payload, stall_at=stall_at)
 
     @property
     def ack_window(self) -> int:
@@ -187,13 +185,15 @@ class RtmpClient:
             timeout = 0.0
         self._check_acknowledged()
 
-    def _check_acknowledged(self) -> None:
+    def _check_acknowledged(self) -> float | None:
+        """Raise if the server has stopped reading; else when it will count as stopped."""
         stall_at = self.ack_stall_at()
         if stall_at is not None and time.monotonic() >= stall_at:
             raise self._lost(
                 f"the server stopped reading: no acknowledgement for {self.io_timeout:g} s "
                 f"with {self.bytes_unacked // 1024} KiB outstanding"
             )
+        return stall_at
 
     # -- closing --------------------------------------------------------------------------
 
