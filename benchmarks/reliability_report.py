@@ -69,6 +69,12 @@ SCENARIOS = {
     22: "`--record` alongside a stream whose ingest is killed and restarted twice: the "
     "recording must never drop a packet and have no gap; then the recorder itself is "
     "`kill -9`ed and its fragmented MP4 must play, missing at most the last second.",
+    40: "Scenario 3 with `--codec hevc` (libx265), `--buffer-ms 1000`, for 8 s "
+    "(`tests/reliability/test_codecs.py`). nginx-rtmp takes no HEVC, so the ingest is a "
+    "test server that lists hvc1/av01 in its connect answer and records the Enhanced FLV "
+    "it receives. Audio must arrive whole; video holes must end on an IRAP picture (read "
+    "from the bitstream); the recording must decode with zero errors.",
+    41: "The same with `--codec av1` (SVT-AV1): video holes must end on an AV1 key frame.",
 }
 
 #: how each column is measured

@@ -2,6 +2,7 @@
 # Debian packages the engine and its tests use. Installs only what is missing.
 #   scripts/install-system-deps.sh demo   -> what `make demo` needs (a Python venv)
 #   scripts/install-system-deps.sh test   -> plus the real peers the tests run against
+#   scripts/install-system-deps.sh bench  -> plus GStreamer, the third publisher `make bench` compares
 # PYTHON (as in the Makefile, default python3) is the interpreter the venv is built from.
 set -euo pipefail
 
@@ -22,6 +23,18 @@ test_pkgs=(
   pulseaudio-utils:pactl
   openssl:openssl
   python3-tk:tkinter
+  chromium:/usr/bin/chromium
+  chromium-driver:/usr/bin/chromedriver
+)
+# package:gst:element — the element GStreamer's bench pipeline takes from that package
+bench_pkgs=(
+  gstreamer1.0-tools:gst-launch-1.0
+  gstreamer1.0-plugins-base:gst:videoconvert
+  gstreamer1.0-plugins-good:gst:ximagesrc
+  gstreamer1.0-plugins-bad:gst:rtmp2sink
+  gstreamer1.0-plugins-ugly:gst:x264enc
+  gstreamer1.0-libav:gst:avenc_aac
+  gstreamer1.0-pulseaudio:gst:pulsesrc
 )
 
 missing=()
@@ -41,6 +54,8 @@ check() {
       echo "warning: $python ($prefix) has no tkinter, which the capture tests need:" \
         "install tk-dev and rebuild that python (pyenv install), or use PYTHON=/usr/bin/python3" >&2
     fi
+  elif [[ "$probe" == gst:* ]]; then
+    gst-inspect-1.0 --exists "${probe#gst:}" 2>/dev/null || missing+=("$pkg")
   elif [[ "$probe" == /* ]]; then
     [[ -e "$probe" ]] || missing+=("$pkg")
   else
@@ -48,8 +63,11 @@ check() {
   fi
 }
 for p in "${demo_pkgs[@]}"; do check "$p"; done
-if [[ "$profile" == test ]]; then
+if [[ "$profile" == test || "$profile" == bench ]]; then
   for p in "${test_pkgs[@]}"; do check "$p"; done
+fi
+if [[ "$profile" == bench ]]; then
+  for p in "${bench_pkgs[@]}"; do check "$p"; done
 fi
 
 if (( ${#missing[@]} == 0 )); then

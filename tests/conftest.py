@@ -4,6 +4,7 @@ Keep this file thin: one import line per fixture module, names listed in ``__all
 """
 
 from tests.fixtures.bad_servers import bad_server
+from tests.fixtures.control import ionia_serve
 from tests.fixtures.desktop import pulse, screen_painter, xvfb, xvfb_server
 from tests.fixtures.disks import small_disk
 from tests.fixtures.flv import flv_clip
@@ -20,6 +21,7 @@ __all__ = [
     "flv_clip",
     "grace_server",
     "hostile_server",
+    "ionia_serve",
     "nginx_rtmp",
     "pulse",
     "reliability_row",

@@ -341,3 +341,18 @@ def test_destinations_of_the_wrong_type_name_the_setting(tmp_path):
         StreamConfig.create(None)
     with pytest.raises(ConfigError, match="a destination must be an rtmp"):
         StreamConfig.create([URL, 5])
+
+
+def test_codec_and_its_preset_are_checked_once():
+    assert StreamConfig.create(URL).encoding.codec == "h264"
+    hevc = StreamConfig.create(URL, codec="hevc").encoding
+    assert (hevc.codec, hevc.preset, hevc.fallback_to_h264) == ("hevc", "ultrafast", False)
+    av1 = StreamConfig.create(URL, codec="av1", preset="12", fallback_to_h264=True).encoding
+    assert (av1.codec, av1.preset, av1.fallback_to_h264) == ("av1", "12", True)
+    with pytest.raises(ConfigError, match="codec 'vp9' is not one of h264, hevc, av1"):
+        StreamConfig.create(URL, codec="vp9")
+    with pytest.raises(ConfigError, match="preset 'veryfast' is not a av1 preset: use one of 13"):
+        StreamConfig.create(URL, codec="av1", preset="veryfast")
+    with pytest.raises(ConfigError, match="is not an x264 preset"):
+        StreamConfig.create(URL, preset="10")
+    assert StreamConfig.create(URL, codec="hevc", encoder="x265", use_nvenc=False)

@@ -61,9 +61,11 @@ def test_the_cli_flags_have_the_config_s_defaults(command):
     )  # fmt: skip
     assert parse_bitrate(args.video_bitrate) == made.video_bitrate
     assert parse_bitrate(args.audio_bitrate) == made.audio_bitrate
-    assert (args.encoder, args.preset, args.keyint) == (
-        made.encoding.encoder, made.encoding.preset, made.encoding.keyint_s,
+    assert (args.encoder, args.keyint, args.codec) == (
+        made.encoding.encoder, made.encoding.keyint_s, made.encoding.codec,
     )  # fmt: skip
+    # no --preset: the codec's default, resolved once by StreamConfig.create
+    assert args.preset is None and made.encoding.preset == "veryfast"
     if command[0] == "stream":
         assert (args.buffer_ms, args.stall_timeout) == (made.buffer_ms, made.io_timeout)
         assert (args.connect_timeout, args.stop_timeout) == (

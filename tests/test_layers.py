@@ -29,12 +29,16 @@ LAYERS: list[tuple[str, ...]] = [
     ("ionia.capture.*",),
     ("ionia.encoding.*",),
     ("ionia.output.*",),
+    # live services by name (data, key shapes, limits), which the settings are fitted to
+    ("ionia.services.*",),
     # the one StreamConfig gathers every layer's settings, above all of them
     ("ionia.config",),
     # one run: assembly from the settings, its destinations, the shared lifecycle
     ("ionia.pipeline.*",),
     ("ionia.streamer", "ionia.recorder", "ionia"),
-    ("ionia.analysis.*", "ionia.receiver"),
+    ("ionia.analysis.*", "ionia.receiver", "ionia.autoconfig.*"),
+    # the engine as a service: drives a streamer for front ends; the CLI serves it
+    ("ionia.control.*",),
     ("ionia.cli.*", "ionia.__main__"),
 ]
 

@@ -27,10 +27,13 @@ from ionia.checks import (
     parse_bitrate,
     parse_size,
 )
+from ionia.encoding.codec_options import DEFAULT_PRESETS, PRESETS_BY_CODEC
 from ionia.encoding.fit import FIT_MODES
+from ionia.encoding.selection import CODECS
 from ionia.encoding.video import X264_PRESETS, EncoderOptions
 from ionia.errors import ConfigError
 from ionia.output.destination import Destination, parse_destination
+from ionia.services import StreamShape, find_service, fit_limits, service_url
 
 log = logging.getLogger("ionia")
 
@@ -75,7 +78,7 @@ class StreamConfig:
     size: tuple[int, int] | None = None
     video_bitrate: int = 5_000_000
     audio_bitrate: int = 192_000
-    #: the H.264 encoder's choices (keyframe interval, encoder, preset, fit, ...)
+    #: the video encoder's choices (codec, keyframe interval, encoder, preset, fit, ...)
     encoding: EncoderOptions = field(default_factory=EncoderOptions)
     #: the send buffer's video span limit (``BufferConfig.max_latency_ms``), milliseconds
     buffer_ms: int = 2000
@@ -88,13 +91,15 @@ class StreamConfig:
     stop_timeout: float = 3.0
     tls_verify: bool = True
     ca_file: str | None = None
+    #: the service ``service=`` named (its id); the settings were fitted to its limits
+    service: str | None = None
     capture: CaptureOptions = field(default_factory=CaptureOptions)
 
     # The keyword defaults of create() are the fields' above (names in the class body).
     @classmethod
     def create(
         cls,
-        target: str | os.PathLike[str] | Sequence[str],
+        target: str | os.PathLike[str] | Sequence[str] = (),
         *,
         record: str | os.PathLike[str] | None = None,
         adaptive_bitrate: str | bool = adaptive_bitrate,
@@ -108,7 +113,9 @@ class StreamConfig:
         size: str | tuple[int, int] | None = None,
         fit: str = EncoderOptions.fit,
         encoder: str = EncoderOptions.encoder,
-        preset: str = EncoderOptions.preset,
+        codec: str = EncoderOptions.codec,
+        fallback_to_h264: bool = False,
+        preset: str | None = None,
         keyint: float = EncoderOptions.keyint_s,
         buffer_ms: int = buffer_ms,
         buffer_packets: int | None = None,
@@ -118,8 +125,17 @@ class StreamConfig:
         stall_timeout: float = io_timeout,
         tls_verify: bool = tls_verify,
         ca_file: str | None = None,
+        service: str | None = None,
+        stream_key: str | None = None,
+        ingest: str | None = None,
         **capture: Any,
     ) -> StreamConfig:
+        chosen = find_service(service) if service is not None else None
+        if chosen is not None:
+            others = [target] if isinstance(target, str | os.PathLike) else list(target)
+            target = [service_url(chosen, stream_key, ingest=ingest), *others]
+        elif stream_key is not None or ingest is not None:
+            raise ConfigError("stream_key and ingest go with service=: a URL carries its own key")
         record_to = parse_destination(record) if record else None
         destinations = _destinations(target, recording=record_to is not None)
         if record_to is not None and record_to.url is not None:
@@ -144,13 +160,36 @@ class StreamConfig:
             raise ConfigError(
                 f"encoder must be auto, x264, nvenc... or an FFmpeg name, not {encoder!r}"
             )
-        if preset not in X264_PRESETS:
-            raise ConfigError(
-                f"preset {preset!r} is not an x264 preset: use one of {', '.join(X264_PRESETS)}"
-            )
+        if codec not in CODECS:
+            raise ConfigError(f"codec {codec!r} is not one of {', '.join(CODECS)}")
+        fallback_to_h264 = check_flag("fallback_to_h264", fallback_to_h264)
+        if codec == "h264":
+            preset = EncoderOptions.preset if preset is None else preset
+            if preset not in X264_PRESETS:
+                raise ConfigError(
+                    f"preset {preset!r} is not an x264 preset: use one of {', '.join(X264_PRESETS)}"
+                )
+        else:
+            preset = DEFAULT_PRESETS[codec] if preset is None else str(preset)
+            if preset not in PRESETS_BY_CODEC[codec]:
+                raise ConfigError(
+                    f"preset {preset!r} is not a {codec} preset: "
+                    f"use one of {', '.join(PRESETS_BY_CODEC[codec])} (fastest first)"
+                )
         keyint_s = check_number(
             "keyint (seconds between keyframes)", keyint, *KEYINT_RANGE_S, unit=" s"
         )
+        if chosen is not None:
+            shape = StreamShape(
+                video_bitrate=vbr,
+                audio_bitrate=abr,
+                fps=fps,
+                keyint_s=keyint_s,
+                size=out_size,
+                codec=codec,
+            )
+            fitted = fit_limits(chosen, shape)
+            vbr, abr, fps = fitted.video_bitrate, fitted.audio_bitrate, fitted.fps
         buffer_span = check_whole("buffer ms (--buffer-ms)", buffer_ms, BUFFER_MS_RANGE, " ms")
         packets = None
         if buffer_packets is not None:
@@ -169,7 +208,8 @@ class StreamConfig:
         if ca_file is not None and not Path(ca_file).is_file():
             raise ConfigError(f"CA file not found: {ca_file}")
         use_nvenc = check_flag("use_nvenc", use_nvenc)
-        if encoder != "auto" and not use_nvenc and encoder not in ("x264", "libx264"):
+        software = ("x264", "libx264", "x265", "libx265", "svtav1", "libsvtav1", "software")
+        if encoder != "auto" and not use_nvenc and encoder not in software:
             raise ConfigError(f"encoder {encoder!r} conflicts with use_nvenc=False")
         connect_s, stop_s, stall_s = (
             check_number(name, value, *TIMEOUT_RANGE_S, unit=" s", above=True)
@@ -207,7 +247,13 @@ class StreamConfig:
             video_bitrate=vbr,
             audio_bitrate=abr,
             encoding=EncoderOptions(
-                keyint_s=keyint_s, encoder=encoder, allow_hardware=use_nvenc, preset=preset, fit=fit
+                codec=codec,
+                fallback_to_h264=fallback_to_h264,
+                keyint_s=keyint_s,
+                encoder=encoder,
+                allow_hardware=use_nvenc,
+                preset=preset,
+                fit=fit,
             ),
             buffer_ms=buffer_span,
             buffer_packets=packets,
@@ -217,6 +263,7 @@ class StreamConfig:
             stop_timeout=stop_s,
             tls_verify=tls_verify,
             ca_file=ca_file,
+            service=chosen.id if chosen is not None else None,
             capture=capture_options,
         )
 

@@ -15,6 +15,11 @@ class ConfigError(IoniaError, ValueError):
     exit_code = 2
 
 
+class StateConflict(ConfigError):
+    """A request the stream's state does not allow now (``start`` while it runs, a keyframe
+    while it is stopped; the control API answers 409): nothing was changed."""
+
+
 class ConnectionFailed(IoniaError):
     """The ingest could not be reached, or the connection was lost.
 
@@ -42,6 +47,17 @@ class PublishRejected(IoniaError):
         super().__init__(message)
         self.code = code
         self.description = description
+
+
+class CodecUnsupported(PublishRejected):
+    """The server does not take the stream's video codec (a server without Enhanced RTMP
+    given HEVC or AV1). ``accepted`` names the codecs it does take (``("h264",)``).
+    """
+
+    def __init__(self, message: str, *, codec: str, accepted: tuple[str, ...]) -> None:
+        super().__init__(message, code="codec unsupported")
+        self.codec = codec
+        self.accepted = accepted
 
 
 class EncoderError(IoniaError):

@@ -60,7 +60,12 @@ def receive(
         mapping = {}
         for stream in source.streams:
             if stream.type in ("video", "audio"):
-                mapping[stream.index] = sink.add_stream_from_template(stream)
+                # HEVC's and AV1's templates name decoders (libdav1d) that PyAV cannot open
+                # for writing by name: opaque copies the codec as it is
+                opaque = stream.type == "video" and stream.codec_context.name != "h264"
+                mapping[stream.index] = sink.add_stream_from_template(
+                    stream, opaque=True if opaque else None
+                )
         packets = source.demux(*[source.streams[i] for i in mapping])
         while stop is None or not stop.is_set():
             try:

@@ -13,7 +13,7 @@ from typing import Any
 
 from ionia.config import StreamConfig
 from ionia.encoding.video import EncoderOptions
-from ionia.errors import ConfigError
+from ionia.errors import ConfigError, StateConflict
 from ionia.output.destination import parse_destination
 from ionia.output.reconnect import ReconnectPolicy
 from ionia.pipeline.session import MediaSession
@@ -29,7 +29,7 @@ class VideoAudioStreamer(MediaSession):
 
     def initialize(
         self,
-        rtmp_url: str | Sequence[str],
+        rtmp_url: str | Sequence[str] = (),
         fps: int = StreamConfig.fps,
         video_bitrate: int | str = StreamConfig.video_bitrate,
         use_nvenc: bool = EncoderOptions.allow_hardware,
@@ -44,8 +44,12 @@ class VideoAudioStreamer(MediaSession):
         """Check every setting now (``ConfigError`` names the bad one); open nothing yet.
 
         ``rtmp_url`` is one URL or a list (multistreaming); a file path ending in .flv,
-        .mp4 or .mkv writes the stream to that file. Keyword extras: ``record`` (a file
-        recorded alongside, never dropping), ``encoder``, ``preset``, ``keyint``,
+        .mp4 or .mkv writes the stream to that file. ``service="youtube"`` (``ionia
+        services`` lists them) with ``stream_key=`` (and ``ingest=``, an ingest's name or
+        a server URL) goes to that service instead, or as well, its key's shape checked
+        and the settings fitted to its limits. Keyword extras: ``record`` (a file
+        recorded alongside, never dropping), ``codec`` ("h264", "hevc", "av1"),
+        ``fallback_to_h264``, ``encoder``, ``preset``, ``keyint``,
         ``buffer_ms``, ``buffer_packets``, ``loop``, ``connect_timeout``, ``stall_timeout``,
         ``stop_timeout``, ``tls_verify``, ``ca_file``, ``adaptive_bitrate``,
         ``min_video_bitrate``, and the capture options (``display``, ``monitor``,
@@ -93,6 +97,25 @@ class VideoAudioStreamer(MediaSession):
                 keyint_s=config.encoding.keyint_s,
                 stop_timeout=config.stop_timeout,
             )
+
+    def set_video_bitrate(self, bitrate: int) -> None:
+        """Change the running video encoder's bitrate (bit/s), from the next frame; it stays
+        under the bitrate the stream started with (the encoder's VBV ceiling). For uplink
+        tests; with ``adaptive_bitrate`` on, the controller moves it too."""
+        with self._lock:
+            pipeline = self._pipeline
+            if not self._running or pipeline is None or pipeline.video_encoder is None:
+                raise ConfigError("set_video_bitrate() needs a running stream")
+            pipeline.video_encoder.set_bitrate(int(bitrate))
+
+    def request_keyframe(self) -> None:
+        """Ask the video encoder for a keyframe at the next frame (counted in
+        ``keyframes_forced``): a viewer or a server waiting to join gets a picture now."""
+        with self._lock:
+            pipeline = self._pipeline
+            if not self._running or pipeline is None or pipeline.video_encoder is None:
+                raise StateConflict("request_keyframe() needs a running stream")
+            pipeline.request_keyframe()
 
     def reconnect_now(self) -> None:
         """Drop every live session and reconnect at once (skipping a backoff wait)."""

@@ -9,10 +9,18 @@ from typing import Any
 
 from ionia.checks import format_bitrate, parse_bitrate
 from ionia.config import StreamConfig
+from ionia.encoding.codec_options import DEFAULT_PRESETS
+from ionia.encoding.selection import CODECS
 from ionia.encoding.video import EncoderOptions
 from ionia.output.reconnect import ReconnectPolicy
 
-__all__ = ["add_media_arguments", "add_record_arguments", "add_stream_arguments", "media_options"]
+__all__ = [
+    "add_media_arguments",
+    "add_record_arguments",
+    "add_service_arguments",
+    "add_stream_arguments",
+    "media_options",
+]
 
 # Every default is read from its one home: StreamConfig, EncoderOptions, ReconnectPolicy.
 
@@ -25,6 +33,13 @@ def add_stream_arguments(p: argparse.ArgumentParser) -> None:
         "default: $RTMP_URL, then rtmpUrl in ./config.json",
     )
     p.add_argument("--record", help="also record to this file (never drops, even offline)")
+    p.add_argument(
+        "--config",
+        type=Path,
+        help='a TOML file of these flags (video-bitrate = "4500k", service, key, ...); '
+        "the command line and the environment win over it",
+    )
+    add_service_arguments(p)
     add_media_arguments(p)
     g = p.add_argument_group("network")
     g.add_argument(
@@ -106,6 +121,20 @@ def add_stream_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--stats-json", type=Path, help="write the final statistics here on exit")
 
 
+def add_service_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("service (instead of, or beside, a URL)")
+    g.add_argument("--service", help="youtube, twitch, kick, ... (`ionia services` lists them)")
+    g.add_argument(
+        "--ingest",
+        help="the service's ingest by name (backup, a region) or a server URL rtmp[s]://host/app",
+    )
+    g.add_argument(
+        "--key",
+        help="the stream key; better $STREAM_KEY or the config file: any local user sees a "
+        "command line in `ps`",
+    )
+
+
 def add_media_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("media")
     g.add_argument(
@@ -138,13 +167,27 @@ def add_media_arguments(p: argparse.ArgumentParser) -> None:
         help="(default %(default)s)",
     )
     g.add_argument(
-        "--encoder",
-        default=EncoderOptions.encoder,
-        help="auto (hardware if one opens, else x264), x264, nvenc, qsv, amf, vaapi or an "
-        "FFmpeg encoder name",
+        "--codec",
+        choices=CODECS,
+        default=EncoderOptions.codec,
+        help="video codec (default %(default)s); hevc and av1 need a server with Enhanced RTMP",
     )
     g.add_argument(
-        "--preset", default=EncoderOptions.preset, help="x264 preset (default %(default)s)"
+        "--fallback-to-h264",
+        action="store_true",
+        help="with --codec hevc/av1: stream H.264 instead to a server without Enhanced RTMP",
+    )
+    g.add_argument(
+        "--encoder",
+        default=EncoderOptions.encoder,
+        help="auto (hardware if one opens, else x264/x265/svtav1), x264, x265, svtav1, nvenc, "
+        "qsv, amf, vaapi or an FFmpeg encoder name",
+    )
+    g.add_argument(
+        "--preset",
+        help=f"encoder preset (default {EncoderOptions.preset} for h264, "
+        + ", ".join(f"{p} for {c}" for c, p in DEFAULT_PRESETS.items())
+        + "; av1 takes 13 (fastest) to 0)",
     )
     g.add_argument(
         "--keyint",
@@ -195,6 +238,8 @@ def media_options(args: argparse.Namespace) -> dict[str, Any]:
         "size": args.size,
         "fit": args.fit,
         "encoder": args.encoder,
+        "codec": args.codec,
+        "fallback_to_h264": args.fallback_to_h264,
         "preset": args.preset,
         "keyint": args.keyint,
         "loop": args.loop,

@@ -7,9 +7,10 @@ import logging
 import sys
 import traceback
 from collections.abc import Sequence
+from pathlib import Path
 
 from ionia import __version__
-from ionia.cli import arguments, exitcodes, stream, tools
+from ionia.cli import arguments, autoconfig, config_cmd, exitcodes, serve, services, stream, tools
 from ionia.cli.run import report_error
 from ionia.errors import IoniaError
 from ionia.redact import RedactingFormatter, redact
@@ -32,10 +33,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("stream", help="stream live to an RTMP(S) URL (or a file)")
     arguments.add_stream_arguments(p)
+    serve.add_control_arguments(p, for_stream=True)
     p.set_defaults(run=stream.run)
     p = sub.add_parser("record", help="record the screen and audio to a file")
     arguments.add_record_arguments(p)
     p.set_defaults(run=stream.run_record)
+    p = sub.add_parser("serve", help="the engine as a local service: control API, dashboard")
+    serve.add_control_arguments(p)
+    p.set_defaults(run=serve.run)
     p = sub.add_parser("receive", help="a local RTMP ingest that records what it gets")
     tools.add_receive_arguments(p)
     p.set_defaults(run=tools.run_receive)
@@ -46,6 +51,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=tools.run_encoders)
     p = sub.add_parser("devices", help="screens, monitors and audio devices to capture from")
     p.set_defaults(run=_run_devices)
+    p = sub.add_parser("services", help="the live services --service knows, with their limits")
+    p.set_defaults(run=services.run)
+    p = sub.add_parser("autoconfig", help="test the uplink and propose settings (OBS's wizard)")
+    autoconfig.add_arguments(p)
+    p.set_defaults(run=autoconfig.run)
+    p = sub.add_parser("config", help="check a --config file without streaming")
+    config_sub = p.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    check = config_sub.add_parser("check", help="validate FILE as `ionia stream --config FILE`")
+    check.add_argument("file", type=Path)
+    check.set_defaults(run=lambda args: config_cmd.run_check(args, build_parser()))
     return parser
 
 
@@ -64,6 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler.setFormatter(RedactingFormatter("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=level, handlers=[handler])
     try:
+        if getattr(args, "config", None) is not None:
+            args = config_cmd.with_config_file(parser, argv, args.config)
         return int(args.run(args))
     except IoniaError as exc:
         report_error(exc)

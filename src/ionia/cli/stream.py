@@ -9,12 +9,13 @@ import math
 from ionia.checks import check_number, parse_bitrate
 from ionia.cli.arguments import media_options
 from ionia.cli.run import run_until_done
-from ionia.cli.urls import resolve_urls
+from ionia.cli.serve import with_control
+from ionia.cli.urls import resolve_target
 from ionia.output.reconnect import ReconnectPolicy
 from ionia.recorder import VideoAudioRecorder
 from ionia.streamer import VideoAudioStreamer
 
-__all__ = ["check_duration", "run", "run_record"]
+__all__ = ["check_duration", "configure", "run", "run_record"]
 
 
 def check_duration(duration: float | None) -> float | None:
@@ -29,6 +30,22 @@ def check_duration(duration: float | None) -> float | None:
 
 def run(args: argparse.Namespace) -> int:
     duration = check_duration(args.duration)
+    streamer, reload_url = configure(args)
+    return with_control(
+        args,
+        streamer,
+        lambda: run_until_done(
+            streamer,
+            duration=duration,
+            stats_json=args.stats_json,
+            reload_url=reload_url,
+        ),
+    )
+
+
+def configure(args: argparse.Namespace) -> tuple[VideoAudioStreamer, bool]:
+    """A streamer initialized from the flags (and ``--config``), nothing opened yet; and
+    whether SIGHUP should re-read the URL (it came from ``RTMP_URL`` or ./config.json)."""
     streamer = VideoAudioStreamer()
     policy = ReconnectPolicy(
         enabled=not args.no_reconnect,
@@ -37,9 +54,12 @@ def run(args: argparse.Namespace) -> int:
         max_attempts=args.reconnect_attempts,
         wait_for_ingest=args.wait_for_ingest,
     )
-    from_environment = not args.url
+    target = resolve_target(args)
     streamer.initialize(
-        resolve_urls(args.url),
+        target.urls,
+        service=target.service,
+        stream_key=target.stream_key,
+        ingest=target.ingest,
         record=args.record,
         adaptive_bitrate=args.adaptive_bitrate,
         min_video_bitrate=parse_bitrate(args.min_video_bitrate, what="--min-video-bitrate"),
@@ -53,12 +73,7 @@ def run(args: argparse.Namespace) -> int:
         reconnect=policy,
         **media_options(args),
     )
-    return run_until_done(
-        streamer,
-        duration=duration,
-        stats_json=args.stats_json,
-        reload_url=from_environment,
-    )
+    return streamer, target.reload
 
 
 def run_record(args: argparse.Namespace) -> int:

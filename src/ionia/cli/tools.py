@@ -15,8 +15,15 @@ import av
 
 from ionia.analysis import analyze
 from ionia.cli import exitcodes
-from ionia.encoding.selection import HARDWARE_BY_PLATFORM, SOFTWARE, EncoderProbe
-from ionia.encoding.video import VideoEncoder, VideoEncoderSettings
+from ionia.encoding.codec_options import DEFAULT_PRESETS
+from ionia.encoding.selection import (
+    CODECS,
+    HARDWARE_BY_PLATFORM,
+    SOFTWARE_BY_CODEC,
+    EncoderProbe,
+    hardware_names,
+)
+from ionia.encoding.video import EncoderOptions, VideoEncoder, VideoEncoderSettings
 from ionia.errors import ConnectionFailed, EncoderError
 from ionia.receiver import receive
 from ionia.streamer import VideoAudioStreamer
@@ -99,21 +106,32 @@ def _start_when_listening(streamer: VideoAudioStreamer, deadline: float) -> None
 
 
 def run_encoders(args: argparse.Namespace) -> int:
-    names = sorted({n for names in HARDWARE_BY_PLATFORM.values() for n in names} | {SOFTWARE})
-    print(f"{'encoder':22} {'in build':9} {'opens':6} note")
-    for probe in map(probe_encoder, names):
-        print(
-            f"{probe.name:22} {'yes' if probe.in_build else 'no':9} "
-            f"{'yes' if probe.opens else 'no':6} {probe.reason}"
-        )
+    print(f"{'encoder':22} {'in build':9} {'opens':6} {'codec':6} note")
+    for codec in CODECS:
+        hardware = {n for platform in HARDWARE_BY_PLATFORM for n in hardware_names(platform, codec)}
+        for name in sorted(hardware | {SOFTWARE_BY_CODEC[codec]}):
+            probe = probe_encoder(name, codec)
+            print(
+                f"{probe.name:22} {'yes' if probe.in_build else 'no':9} "
+                f"{'yes' if probe.opens else 'no':6} {codec:6} {probe.reason}"
+            )
     return exitcodes.OK
 
 
-def probe_encoder(name: str) -> EncoderProbe:
+def probe_encoder(name: str, codec: str = "h264") -> EncoderProbe:
     if name not in av.codecs_available:
         return EncoderProbe(name=name, in_build=False, opens=False, reason="not in this build")
+    preset = DEFAULT_PRESETS.get(codec, EncoderOptions.preset)
     encoder = VideoEncoder(
-        VideoEncoderSettings(width=640, height=360, fps=30, bitrate=1_000_000, encoder=name)
+        VideoEncoderSettings(
+            width=640,
+            height=360,
+            fps=30,
+            bitrate=1_000_000,
+            encoder=name,
+            codec=codec,
+            preset=preset,
+        )
     )
     try:
         encoder.open()

@@ -1,8 +1,8 @@
-"""Which H.264 encoder to use: hardware when one opens here, libx264 otherwise.
+"""Which encoder to use for a codec: hardware when one opens here, software otherwise.
 
 A hardware encoder listed by the FFmpeg build may still fail to open (no GPU, no driver,
-no device node); ``auto`` tries each that the build has and falls back to libx264, logging
-why each was passed over.
+no device node); ``auto`` tries each that the build has and falls back to the codec's
+software encoder (libx264, libx265, libsvtav1), logging why each was passed over.
 """
 
 from __future__ import annotations
@@ -34,17 +34,45 @@ ALIASES = {
 }
 
 
-def hardware_candidates(platform: str = sys.platform) -> list[str]:
-    """Hardware encoders this platform could use that this PyAV build includes."""
+#: the video codecs ``--codec`` takes; H.264 is the default and the one every ingest takes
+CODECS = ("h264", "hevc", "av1")
+#: each codec's software encoder, the last resort of ``auto``
+SOFTWARE_BY_CODEC = {"h264": SOFTWARE, "hevc": "libx265", "av1": "libsvtav1"}
+#: the short names of the codec-neutral ``--encoder`` choices, per codec
+_SHORT = {
+    "hevc": ("nvenc", "qsv", "amf", "vaapi", "videotoolbox"),
+    "av1": ("nvenc", "qsv", "amf", "vaapi"),
+}
+_SOFTWARE_ALIASES = {"hevc": ("x265", "software"), "av1": ("svtav1", "svt-av1", "software")}
+
+
+def hardware_names(platform: str, codec: str = "h264") -> tuple[str, ...]:
+    """The hardware encoders of ``codec`` on ``platform``, in the order ``auto`` tries them."""
     names = HARDWARE_BY_PLATFORM.get(platform, HARDWARE_BY_PLATFORM["linux"])
-    return [name for name in names if name in av.codecs_available]
+    if codec == "h264":
+        return names
+    # the same vendors' HEVC/AV1 encoders: h264_nvenc -> hevc_nvenc, av1_nvenc
+    vendors = [n.split("_", 1)[1] for n in names]
+    return tuple(f"{codec}_{v}" for v in vendors if v in _SHORT[codec])
 
 
-def resolve(choice: str, *, allow_hardware: bool = True) -> list[str]:
+def hardware_candidates(platform: str = sys.platform, codec: str = "h264") -> list[str]:
+    """Hardware encoders of ``codec`` this platform could use that this PyAV build includes."""
+    return [name for name in hardware_names(platform, codec) if name in av.codecs_available]
+
+
+def resolve(choice: str, *, allow_hardware: bool = True, codec: str = "h264") -> list[str]:
     """Encoder names to try, in order, for ``--encoder`` ``choice`` (``auto`` or a name)."""
-    choice = ALIASES.get(choice, choice)
+    software = SOFTWARE_BY_CODEC[codec]
+    if codec == "h264":
+        choice = ALIASES.get(choice, choice)
+    elif choice in _SOFTWARE_ALIASES[codec]:
+        choice = software
+    elif choice in _SHORT[codec]:
+        choice = f"{codec}_{choice}"
     if choice == "auto":
-        return [*hardware_candidates(), SOFTWARE] if allow_hardware else [SOFTWARE]
+        hardware = hardware_candidates(codec=codec) if allow_hardware else []
+        return [*hardware, software]
     return [choice]
 
 

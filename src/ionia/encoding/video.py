@@ -1,4 +1,5 @@
-"""H.264 encoding with streaming rate control (CBR, fixed GOP, no B-frames, low latency).
+"""Video encoding (H.264, HEVC, AV1) with streaming rate control (CBR, fixed GOP, no
+B-frames, low latency); HEVC's and AV1's encoder options are in ``codec_options``.
 
 The encoder is opened with a global header, so the SPS/PPS come out once as ``extradata``
 (what FLV's sequence header needs) and every packet is Annex-B, which ``output.flv``
@@ -17,8 +18,10 @@ from typing import Any, cast
 import av
 from av.video.frame import PictureType
 
+from ionia.encoding.codec_options import FIXED_BITRATE_ENCODERS, hevc_av1_options
 from ionia.encoding.fit import Fitter
-from ionia.encoding.selection import SOFTWARE, resolve
+from ionia.encoding.keyframes import is_random_access
+from ionia.encoding.selection import SOFTWARE, SOFTWARE_BY_CODEC, resolve
 from ionia.errors import EncoderError
 from ionia.packet import EncodedPacket, MediaKind
 
@@ -33,14 +36,20 @@ X264_PRESETS = (
 
 @dataclass(frozen=True, kw_only=True)
 class EncoderOptions:
-    """How to encode H.264, whatever the picture's size and rate; the defaults live here."""
+    """How to encode video, whatever the picture's size and rate; the defaults live here."""
 
+    #: "h264", "hevc" or "av1" (HEVC and AV1 travel over RTMP as Enhanced RTMP)
+    codec: str = "h264"
+    #: a server that does not take ``codec`` gets H.264 instead (with a warning)
+    fallback_to_h264: bool = False
     #: seconds between keyframes (services want 2 s)
     keyint_s: float = 2.0
-    #: "auto" (hardware if one opens, else x264), "x264", "nvenc", ... or an FFmpeg name
+    #: "auto" (hardware if one opens, else the codec's software encoder), "x264", "nvenc",
+    #: ... or an FFmpeg name
     encoder: str = "auto"
     #: "auto" may pick a hardware encoder (any: NVENC, QSV, AMF, VAAPI, VideoToolbox)
     allow_hardware: bool = True
+    #: the encoder's preset (H.264's default; HEVC's and AV1's: codec_options.DEFAULT_PRESETS)
     preset: str = "veryfast"
     tune: str = "zerolatency"
     profile: str = "high"
@@ -54,7 +63,7 @@ class EncoderOptions:
 
 @dataclass(frozen=True, kw_only=True)
 class VideoEncoderSettings(EncoderOptions):
-    """Everything that shapes the H.264 stream: the options, for one picture size and rate."""
+    """Everything that shapes the video stream: the options, for one picture size and rate."""
 
     width: int
     height: int
@@ -122,6 +131,7 @@ class VideoEncoder:
         self.fallback_reasons: dict[str, str] = {}
         self.frames_encoded = 0
         self.keyframes_forced = 0
+        self._fixed_bitrate_told = False
         self._fit = Fitter(settings.width, settings.height, "yuv420p", settings.fit)
 
     @property
@@ -129,14 +139,24 @@ class VideoEncoder:
         return self._ctx.name if self._ctx is not None else ""
 
     @property
+    def codec(self) -> str:
+        return self.settings.codec
+
+    @property
+    def live_bitrate(self) -> bool:
+        """Whether ``set_bitrate`` takes effect while running (adaptive bitrate needs it)."""
+        return self.name not in FIXED_BITRATE_ENCODERS
+
+    @property
     def extradata(self) -> bytes:
-        """SPS/PPS (Annex-B) for the FLV sequence header."""
+        """The decoder configuration for the FLV sequence header: H.264 SPS/PPS or HEVC
+        VPS/SPS/PPS (Annex-B), or AV1's sequence header OBU."""
         assert self._ctx is not None, "open() first"
         return bytes(self._ctx.extradata or b"")
 
     def open(self) -> None:
         s = self.settings
-        candidates = resolve(s.encoder, allow_hardware=s.allow_hardware)
+        candidates = resolve(s.encoder, allow_hardware=s.allow_hardware, codec=s.codec)
         for name in candidates:
             try:
                 self._ctx = self._open_one(name)
@@ -150,6 +170,11 @@ class VideoEncoder:
                 log.info("using %s (passed over: %s)", name, ", ".join(self.fallback_reasons))
             return
         tried = "; ".join(f"{n}: {r}" for n, r in self.fallback_reasons.items())
+        software = SOFTWARE_BY_CODEC[s.codec]
+        if s.codec != "h264":
+            hint = f"use --encoder {software} for software encoding, or check --preset"
+            codec = {"hevc": "HEVC", "av1": "AV1"}[s.codec]
+            raise EncoderError(f"no {codec} encoder could be opened ({tried}). {hint}")
         if SOFTWARE in self.fallback_reasons:
             # x264 was tried, so suggesting it is no help; its usual refusal is the preset
             hint = f"check --preset {s.preset!r}: x264 presets are {', '.join(X264_PRESETS)}"
@@ -170,10 +195,10 @@ class VideoEncoder:
         ctx.framerate = Fraction(s.fps, 1)
         ctx.bit_rate = s.bitrate
         ctx.thread_count = s.threads
-        ctx.options = _options(name, s)
+        ctx.options = _options(name, s) if s.codec == "h264" else hevc_av1_options(name, s)
         ctx.open()
         if not ctx.extradata:
-            raise EncoderError("opened without SPS/PPS extradata")
+            raise EncoderError("opened without its decoder configuration (extradata)")
         self._fit = Fitter(s.width, s.height, ctx.pix_fmt, s.fit)
         return ctx
 
@@ -194,7 +219,12 @@ class VideoEncoder:
         assert ctx is not None, "open() first"
         with self._lock:
             bitrate, self._pending_bitrate = self._pending_bitrate, None
-        if bitrate is not None and bitrate != ctx.bit_rate:
+        if bitrate is not None and bitrate != ctx.bit_rate and not self.live_bitrate:
+            if not self._fixed_bitrate_told:
+                self._fixed_bitrate_told = True
+                log.warning("%s cannot change its bitrate while running: it stays at %d bit/s",
+                            ctx.name, ctx.bit_rate)  # fmt: skip
+        elif bitrate is not None and bitrate != ctx.bit_rate:
             # libx264 reconfigures on the next frame because VBV was on from the start.
             # PyAV cannot change maxrate once open: the VBV ceiling stays at the initial
             # bitrate, so a lowered bitrate is an average, not a hard cap.
@@ -229,12 +259,17 @@ class VideoEncoder:
         fps = self.settings.fps
         pts = packet.pts if packet.pts is not None else 0
         dts = packet.dts if packet.dts is not None else pts
+        data = bytes(packet)
+        keyframe = packet.is_keyframe
+        if self.settings.codec != "h264":
+            random_access = is_random_access(self.settings.codec, data)
+            keyframe = keyframe if random_access is None else random_access
         return EncodedPacket(
             kind=MediaKind.VIDEO,
-            data=bytes(packet),
+            data=data,
             pts_ms=round(pts * 1000 / fps),
             dts_ms=round(dts * 1000 / fps),
-            keyframe=packet.is_keyframe,
+            keyframe=keyframe,
             capture_time=capture_time,
         )
 

@@ -23,7 +23,7 @@ from typing import cast
 import av
 
 from ionia.errors import ConfigError, RecordingFailed
-from ionia.output import flv
+from ionia.output import exvideo, flv
 from ionia.output.sink import Sink, StreamHeaders
 from ionia.packet import EncodedPacket, MediaKind
 
@@ -41,7 +41,8 @@ MP4_OPTIONS = {
 
 def _templates(headers: StreamHeaders) -> av.container.InputContainer:
     data = flv.file_header(has_audio=headers.audio_config is not None)
-    data += flv.file_tag(flv.TagType.VIDEO, 0, flv.avc_sequence_header(headers.video_config))
+    video = exvideo.sequence_start(headers.codec, headers.video_config)
+    data += flv.file_tag(flv.TagType.VIDEO, 0, video)
     if headers.audio_config is not None:
         data += flv.file_tag(flv.TagType.AUDIO, 0, flv.aac_sequence_header(headers.audio_config))
     return cast(av.container.InputContainer, av.open(io.BytesIO(data), format="flv"))
@@ -49,6 +50,7 @@ def _templates(headers: StreamHeaders) -> av.container.InputContainer:
 
 class FileSink(Sink):
     def __init__(self, path: Path, file_format: str, *, fragmented: bool = True) -> None:
+        self._codec = "h264"
         self._path = path
         self._format = file_format
         self._fragmented = fragmented
@@ -67,8 +69,12 @@ class FileSink(Sink):
             out = av.open(str(self._path), "w", format=self._format, options=options)
         except (OSError, av.FFmpegError) as exc:
             raise ConfigError(f"cannot write {self._path}: {_reason(exc)}") from None
+        self._codec = headers.codec
         templates = _templates(headers)
-        self._video = out.add_stream_from_template(templates.streams.video[0])
+        # AV1's template names its decoder (libdav1d), which PyAV cannot open for writing
+        # by name: opaque copies the codec as it is (the muxer only needs its id)
+        opaque = True if headers.codec == "av1" else None
+        self._video = out.add_stream_from_template(templates.streams.video[0], opaque=opaque)
         self._video.codec_context.width = headers.width
         self._video.codec_context.height = headers.height
         self._video.time_base = MS
@@ -91,7 +97,7 @@ class FileSink(Sink):
     def write(self, packet: EncodedPacket) -> bool:
         assert self._out is not None, "open() first"
         video = packet.kind is MediaKind.VIDEO
-        data = flv.annexb_to_avcc(packet.data) if video else packet.data
+        data = exvideo.frame_data(self._codec, packet.data) if video else packet.data
         out_packet = av.Packet(data)
         out_packet.pts, out_packet.dts = packet.pts_ms, packet.dts_ms
         out_packet.time_base = MS

@@ -125,15 +125,17 @@ def on_metadata(
     video_bitrate: int,
     audio_bitrate: int | None,
     encoder: str,
+    video_codec_id: float = float(VIDEO_CODEC_AVC),
 ) -> dict[str, object]:
-    """The ``onMetaData`` properties services read (sizes, rates in kbit/s, codec ids)."""
+    """The ``onMetaData`` properties services read (sizes, rates in kbit/s, codec ids;
+    ``video_codec_id`` is a FourCC's number for Enhanced RTMP, see ``exvideo``)."""
     meta: dict[str, object] = {
         "duration": 0.0,
         "width": float(width),
         "height": float(height),
         "videodatarate": video_bitrate / 1000,
         "framerate": float(fps),
-        "videocodecid": float(VIDEO_CODEC_AVC),
+        "videocodecid": video_codec_id,
         "encoder": encoder,
     }
     if audio_bitrate is not None:

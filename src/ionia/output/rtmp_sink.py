@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import math
 
-from ionia.output import flv
+from ionia.errors import CodecUnsupported
+from ionia.output import exvideo, flv
 from ionia.output.sink import Sink, StreamHeaders
 from ionia.packet import EncodedPacket, MediaKind
+from ionia.rtmp.capabilities import video_codecs
 from ionia.rtmp.client import RtmpClient
 from ionia.rtmp.url import RtmpUrl
+
+log = logging.getLogger("ionia.output")
 
 #: what the kernel may hold before congestion shows in the StreamBuffer
 SEND_BUFFER_SECONDS = 0.25
@@ -63,6 +68,9 @@ class RtmpSink(Sink):
         )
         self._rebase = False
         self._fps = 30
+        self._codec = "h264"
+        #: the last video timestamp sent, where a polite close puts the SequenceEnd
+        self._last_video_ms = 0
         #: subtracted from every timestamp of this session; set by its first packet
         self._base: int | None = None
 
@@ -76,7 +84,12 @@ class RtmpSink(Sink):
 
     def open(self, headers: StreamHeaders, *, rebase: bool) -> None:
         client = self._client
+        self._codec = headers.codec
+        if headers.codec != "h264":
+            client.fourcc_list = exvideo.CONNECT_FOURCCS
         client.connect()
+        if headers.codec != "h264":
+            self._check_codec(headers.codec)
         self._rebase = rebase
         self._fps = headers.fps
         client.send_metadata(
@@ -87,10 +100,11 @@ class RtmpSink(Sink):
                 video_bitrate=headers.video_bitrate,
                 audio_bitrate=headers.audio_bitrate if headers.audio_config else None,
                 encoder=headers.encoder,
+                video_codec_id=exvideo.video_codec_id(headers.codec),
             )
         )
         # The sequence headers at 0, as OBS and FFmpeg send them.
-        client.send_video(0, flv.avc_sequence_header(headers.video_config))
+        client.send_video(0, exvideo.sequence_start(headers.codec, headers.video_config))
         if headers.audio_config is not None:
             client.send_audio(0, flv.aac_sequence_header(headers.audio_config))
 
@@ -103,10 +117,12 @@ class RtmpSink(Sink):
             # video interleave within a frame): it belongs to the outage, not this session.
             return False
         if packet.kind is MediaKind.VIDEO:
-            body = flv.avc_video(
-                packet.data, keyframe=packet.keyframe, cts_ms=packet.pts_ms - packet.dts_ms
-            )
+            body = exvideo.coded_frame(
+                self._codec, packet.data, keyframe=packet.keyframe,
+                cts_ms=packet.pts_ms - packet.dts_ms,
+            )  # fmt: skip
             self._client.send_video(dts, body)
+            self._last_video_ms = dts
         else:
             self._client.send_audio(dts, flv.aac_audio(packet.data))
         return True
@@ -114,8 +130,27 @@ class RtmpSink(Sink):
     def poll(self) -> None:
         self._client.poll()
 
+    def _check_codec(self, codec: str) -> None:
+        client = self._client
+        accepted = video_codecs(client.server_info, client.publish_info)
+        if accepted is None:
+            log.info("%s does not say which codecs it takes: sending %s", client.url.masked, codec)
+            return
+        if codec in accepted:
+            return
+        client.close(0.5)
+        raise CodecUnsupported(
+            f"{client.url.masked}: this server does not take {codec.upper()} (no Enhanced "
+            f"RTMP); it takes {', '.join(c.upper() for c in accepted)}. Stream with "
+            "--codec h264, or add --fallback-to-h264 to switch to H.264 by itself",
+            codec=codec,
+            accepted=accepted,
+        )
+
     def close(self, timeout: float) -> None:
-        self._client.close(timeout)
+        end = exvideo.sequence_end(self._codec)
+        last = None if end is None else (self._last_video_ms, end)
+        self._client.close(timeout, last_video=last)
 
     def abort(self) -> None:
         self._client.abort()

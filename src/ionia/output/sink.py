@@ -20,12 +20,15 @@ class StreamHeaders:
     height: int
     fps: int
     video_bitrate: int
-    #: H.264 SPS/PPS as the encoder gave them (Annex-B or AVCC)
+    #: the decoder configuration as the encoder gave it (H.264 SPS/PPS, Annex-B or AVCC;
+    #: HEVC VPS/SPS/PPS; AV1's sequence header OBU)
     video_config: bytes
     audio_bitrate: int | None = None
     #: AAC AudioSpecificConfig; None for a stream without audio
     audio_config: bytes | None = None
     encoder: str = ""
+    #: "h264", "hevc" or "av1"
+    codec: str = "h264"
 
 
 @dataclass(frozen=True)

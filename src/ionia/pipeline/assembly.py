@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 
 from ionia.capture.base import AudioSource, VideoSource
 from ionia.capture.factory import create_audio_source, create_video_source
@@ -17,9 +18,10 @@ from ionia.checks import even_size
 from ionia.clock import MasterClock
 from ionia.config import StreamConfig
 from ionia.encoding.audio import AacEncoder, AudioEngine
-from ionia.encoding.video import VideoEncoder, VideoEncoderSettings
+from ionia.encoding.selection import ALIASES
+from ionia.encoding.video import EncoderOptions, VideoEncoder, VideoEncoderSettings
 from ionia.encoding.video_pump import VideoPump
-from ionia.errors import IoniaError
+from ionia.errors import CodecUnsupported, IoniaError
 from ionia.output.adaptive import AdaptiveBitrate, AdaptiveSettings
 from ionia.output.destination import Destination
 from ionia.output.output import Output, SinkOptions
@@ -83,37 +85,27 @@ class Pipeline:
         )
         if self._audio_source is not None:
             self._audio_source.open()
-        width, height = config.size or even_size(*video_source.size)
-        self.video_encoder = video = VideoEncoder(
-            VideoEncoderSettings.of(
-                config.encoding,
-                width=width,
-                height=height,
-                fps=config.fps,
-                bitrate=config.video_bitrate,
-            )
-        )
-        video.open()
         if self._audio_source is not None:
             self._audio_encoder = AacEncoder(config.audio_bitrate)
             self._audio_encoder.open()
         audio = self._audio_encoder
-        self._headers = StreamHeaders(
-            width=width,
-            height=height,
-            fps=config.fps,
-            video_bitrate=config.video_bitrate,
-            video_config=video.extradata,
-            audio_bitrate=config.audio_bitrate if audio else None,
-            audio_config=audio.extradata if audio else None,
-            encoder=f"Ionia ({video.name})",
-        )
-        outputs = [self.new_output(d) for d in config.destinations]
-        if config.record is not None:
-            outputs.append(self.new_output(config.record, recording=True))
-        self.destinations.outputs = tuple(outputs)
-        for output in outputs:
-            output.connect(wait_for_ingest=self.policy.wait_for_ingest)
+        width, height = config.size or even_size(*video_source.size)
+        video = self._open_video(config.encoding, width, height)
+        try:
+            self._connect_outputs()
+        except CodecUnsupported as exc:
+            if not config.encoding.fallback_to_h264:
+                raise
+            # one encoder feeds every destination: they all fall back together
+            log.warning("%s; falling back to H.264 for every destination", exc)
+            self.destinations.abort()
+            video.close()
+            encoder = config.encoding.encoder if config.encoding.encoder in ALIASES else "auto"
+            h264 = replace(
+                config.encoding, codec="h264", encoder=encoder, preset=EncoderOptions.preset
+            )
+            video = self._open_video(h264, width, height)
+            self._connect_outputs()
         self._clock = clock = MasterClock(offset=self._clock_offset)
         self.pump = VideoPump(video_source, video, clock, config.fps, self.deliver, self._on_fail)
         if self._audio_source is not None and audio is not None:
@@ -127,10 +119,48 @@ class Pipeline:
             )
         self._adaptive = self._new_adaptive(video)
 
+    def _open_video(self, options: EncoderOptions, width: int, height: int) -> VideoEncoder:
+        """Open the video encoder and make the headers every new session starts with."""
+        config, audio = self.config, self._audio_encoder
+        self.video_encoder = video = VideoEncoder(
+            VideoEncoderSettings.of(
+                options, width=width, height=height, fps=config.fps, bitrate=config.video_bitrate
+            )
+        )
+        video.open()
+        self._headers = StreamHeaders(
+            width=width,
+            height=height,
+            fps=config.fps,
+            video_bitrate=config.video_bitrate,
+            video_config=video.extradata,
+            audio_bitrate=config.audio_bitrate if audio else None,
+            audio_config=audio.extradata if audio else None,
+            encoder=f"Ionia ({video.name})",
+            codec=options.codec,
+        )
+        return video
+
+    def _connect_outputs(self) -> None:
+        config = self.config
+        outputs = [self.new_output(d) for d in config.destinations]
+        if config.record is not None:
+            outputs.append(self.new_output(config.record, recording=True))
+        self.destinations.outputs = tuple(outputs)
+        for output in outputs:
+            output.connect(wait_for_ingest=self.policy.wait_for_ingest)
+
     def _new_adaptive(self, video: VideoEncoder) -> AdaptiveBitrate | None:
         config = self.config
         network = [d for d in config.destinations if d.url is not None]
         if config.adaptive_bitrate == "off" or not network:
+            return None
+        if not video.live_bitrate:
+            log.warning(
+                "adaptive bitrate is off: %s cannot change its bitrate while running, so a "
+                "slow link drops video instead (a hardware encoder or --codec h264 can adapt)",
+                video.name,
+            )
             return None
         if config.adaptive_bitrate == "on" and len(network) > 1:
             log.warning(

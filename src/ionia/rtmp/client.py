@@ -72,6 +72,10 @@ class RtmpClient:
         self.bytes_received = 0
         self.connected = False
         self.server_info: dict[str, Any] = {}
+        #: the info of the server's NetStream.Publish.Start
+        self.publish_info: dict[str, Any] = {}
+        #: Enhanced RTMP FourCCs announced in ``connect`` (set before ``connect()``)
+        self.fourcc_list: tuple[str, ...] = ()
         self.stream_id = 0
         self._transport: Transport | None = None
         # Delta headers (fmt 1/2) like FFmpeg and OBS: a long stream's timestamps pass 0xFFFFFF
@@ -126,9 +130,9 @@ class RtmpClient:
         self._writer.chunk_size = self.chunk_size
         control = MessageType.WINDOW_ACK_SIZE, window_ack_size(self.ack_window)
         self._send_message(CSID_CONTROL, control[0], 0, 0, control[1], deadline=deadline)
-        self.server_info = self._commands.connect(deadline)
+        self.server_info = self._commands.connect(deadline, self.fourcc_list)
         self.stream_id = self._commands.create_stream(deadline)
-        self._commands.publish(self.stream_id, deadline)
+        self.publish_info = self._commands.publish(self.stream_id, deadline)
 
     # -- streaming ------------------------------------------------------------------------
 
@@ -197,8 +201,9 @@ class RtmpClient:
 
     # -- closing --------------------------------------------------------------------------
 
-    def close(self, timeout: float = 1.0) -> None:
-        """Unpublish politely if we can, then close. Never blocks longer than ``timeout``."""
+    def close(self, timeout: float = 1.0, last_video: tuple[int, bytes] | None = None) -> None:
+        """Unpublish politely if we can, then close. Never blocks longer than ``timeout``.
+        ``last_video`` (timestamp, body) goes first, within the same time."""
         with self._close_lock:
             if self._closed:
                 return
@@ -207,6 +212,11 @@ class RtmpClient:
         if self.connected and self._broken is None and transport is not None:
             deadline = time.monotonic() + timeout
             try:
+                if last_video is not None:
+                    self._send_message(
+                        CSID_VIDEO, MessageType.VIDEO, self.stream_id, *last_video,
+                        deadline=deadline,
+                    )  # fmt: skip
                 self._commands.unpublish(self.stream_id, deadline)
                 transport.drain(deadline)
             except ConnectionFailed as exc:

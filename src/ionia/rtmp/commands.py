@@ -111,10 +111,15 @@ class Commands:
         self._transaction = 0
         self._names: dict[int, str] = {}
 
-    def connect(self, deadline: float) -> dict[str, Any]:
-        """Connect to the URL's application; returns what the server says about itself."""
+    def connect(self, deadline: float, fourcc_list: tuple[str, ...] = ()) -> dict[str, Any]:
+        """Connect to the URL's application; returns what the server says about itself.
+        ``fourcc_list``: the Enhanced RTMP codecs we may send (none: a legacy connect)."""
         url = self.url
-        properties = {"app": url.app, "type": "nonprivate", "flashVer": FLASH_VERSION}
+        properties: dict[str, Any] = {
+            "app": url.app, "type": "nonprivate", "flashVer": FLASH_VERSION
+        }  # fmt: skip
+        if fourcc_list:
+            properties["fourCcList"] = list(fourcc_list)
         tid = self.call("connect", {**properties, "tcUrl": url.tc_url}, deadline=deadline)
         self.awaiting = "connect"
         args = self._wait_result(tid, deadline, "the reply to 'connect'")
@@ -145,15 +150,15 @@ class Commands:
         log.debug("rtmp: stream id %d, publish ****", stream_id)
         return stream_id
 
-    def publish(self, stream_id: int, deadline: float) -> None:
-        """Publish on ``stream_id``; returns once the server says NetStream.Publish.Start."""
+    def publish(self, stream_id: int, deadline: float) -> dict[str, Any]:
+        """Publish on ``stream_id``; returns the info of the server's NetStream.Publish.Start."""
         self.call("publish", None, self.url.key, "live", on_stream=stream_id, deadline=deadline)
         self.awaiting = "publish"
         while True:
             for command in self._receive(deadline, "NetStream.Publish.Start"):
                 info = self.handle(command, publishing=False)
                 if info.get("code") == "NetStream.Publish.Start":
-                    return
+                    return info
 
     def unpublish(self, stream_id: int, deadline: float) -> None:
         self.call("FCUnpublish", None, self.url.key, deadline=deadline)
