@@ -100,8 +100,11 @@ MEASURES = {
     "disconnected, refused until the next keyframe, or dropped under congestion). The "
     "recording holds `video_packets_sent` frames minus at most what an aborted session "
     "had in flight.",
-    "decode_errors": "lines printed by `ffmpeg -v error -i recording -f null -` plus one if "
-    "it fails; the suite asserts 0.",
+    "decode_errors": "lines printed by `ffmpeg -v error -i recording -enc_time_base:v -1 -f "
+    "null -` plus one if it fails; the suite asserts 0. The file's own time base is kept: "
+    "re-stamped in 1/fps ticks, increasing timestamps off the frame grid (a server "
+    "appending sessions at its last timestamp) would share a tick and read as errors; a "
+    "repeated timestamp is still one (tests/fixtures/test_media.py).",
 }
 
 

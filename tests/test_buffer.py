@@ -60,8 +60,8 @@ def queued_video(buf: StreamBuffer) -> list[int]:
 
 
 def assert_counters_add_up(s: BufferStats) -> None:
-    assert s.video_in == s.video_out + s.video_dropped + s.video_packets
-    assert s.audio_in == s.audio_out + s.audio_dropped + s.audio_packets
+    assert s.video_in == s.video_out + s.video_dropped + s.video_unsent + s.video_packets
+    assert s.audio_in == s.audio_out + s.audio_dropped + s.audio_unsent + s.audio_packets
     assert s.packets == s.video_packets + s.audio_packets
     reasons = (
         s.video_dropped_congestion

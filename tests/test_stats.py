@@ -107,6 +107,7 @@ def destination(**overrides: object) -> DestinationStats:
         "destination": "rtmp://h/app/****", "recording": False, "connected": True,
         "failed": False, "backpressure": False, "congestion": 0.0, "video_packets_sent": 0,
         "audio_packets_sent": 0, "video_packets_dropped": 0, "audio_packets_dropped": 0,
+        "video_packets_unsent": 0, "audio_packets_unsent": 0,
         "bytes_sent": 0, "bytes_acked": 0, "bitrate_kbps": 0.0, "buffer_packets": 0,
         "buffer_latency_ms": 0, "buffer_max_latency_ms": 0, "reconnects": 0,
         "disconnected_s": 0.0, "latency_p50_ms": None, "latency_p99_ms": None,

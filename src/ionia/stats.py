@@ -39,6 +39,9 @@ class DestinationStats:
     #: dropped by the buffer's policy or left out at a session's start
     video_packets_dropped: int
     audio_packets_dropped: int
+    #: still queued when ``stop()``'s deadline passed (a link too slow to drain in time)
+    video_packets_unsent: int
+    audio_packets_unsent: int
     bytes_sent: int
     #: what the server acknowledged (RTMP); for a file, 0
     bytes_acked: int
@@ -122,6 +125,8 @@ class StreamStats:
     audio_packets_sent: int
     video_packets_dropped: int
     audio_packets_dropped: int
+    video_packets_unsent: int
+    audio_packets_unsent: int
     bytes_sent: int
     bytes_acked: int
     bitrate_kbps: float
@@ -175,6 +180,8 @@ class StreamStats:
             audio_packets_sent=sum(d.audio_packets_sent for d in streams),
             video_packets_dropped=sum(d.video_packets_dropped for d in streams),
             audio_packets_dropped=sum(d.audio_packets_dropped for d in streams),
+            video_packets_unsent=sum(d.video_packets_unsent for d in streams),
+            audio_packets_unsent=sum(d.audio_packets_unsent for d in streams),
             bytes_sent=sum(d.bytes_sent for d in streams),
             bytes_acked=sum(d.bytes_acked for d in streams),
             bitrate_kbps=sum((d.bitrate_kbps for d in streams), 0.0),

@@ -145,3 +145,35 @@ def test_a_bug_while_reconnecting_is_fatal_too(default_hook_calls: list[str]) ->
     assert not sender.stats().connected
     sender.stop(1.0)
     assert default_hook_calls == []
+
+
+class SlowSink(ScriptedSink):
+    """A link too slow to drain: each write takes ``seconds``; with ``stuck``, the first
+    write after ``good`` blocks until the session is aborted (a send stuck in the kernel)."""
+
+    def __init__(self, seconds: float, *, stuck: bool = False) -> None:
+        super().__init__(None, good=3)
+        self._seconds, self._stuck, self._aborted = seconds, stuck, threading.Event()
+
+    def write(self, packet: EncodedPacket) -> bool:
+        if self._stuck and self._good <= 0:
+            self._aborted.wait(10)
+            raise OSError("send aborted")
+        self._aborted.wait(self._seconds)
+        return super().write(packet)
+
+    def abort(self) -> None:
+        self._aborted.set()
+
+
+@pytest.mark.parametrize("stuck", [False, True], ids=["slow", "stuck-in-send"])
+def test_what_the_stop_deadline_leaves_is_unsent_not_dropped(stuck: bool) -> None:
+    sender, buffer, fatal, _ = run_sender(lambda: SlowSink(0.05, stuck=stuck), packets=60)
+    sender.stop(0.4)
+    s = buffer.stats()
+    sent = sender.stats().audio_sent
+    assert fatal == [] and s.audio_dropped == 0, s
+    assert s.audio_unsent > 0 and s.audio_out + s.audio_unsent == 60, s
+    # the packet in the aborted send goes with the session, as bytes in flight do
+    assert s.audio_out - sent == (1 if stuck else 0), (sent, s)
+    assert s.audio_in == s.audio_out + s.audio_dropped + s.audio_unsent + s.audio_packets

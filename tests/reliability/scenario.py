@@ -267,7 +267,8 @@ class AudioLoss:
     #: AAC frames the encoder made, and the ones in the recording
     encoded: int
     recorded: int
-    #: frames the send buffer discarded while disconnected (``audio_packets_dropped``)
+    #: frames the send buffer discarded while disconnected (``audio_packets_dropped``),
+    #: or left unsent at the stop deadline (``audio_packets_unsent``)
     dropped: int
     #: holes in the recording's audio timeline, ms (a server that appends a returning
     #: publisher at its last timestamp closes them: the frames are missing all the same)
@@ -300,7 +301,7 @@ def measure_audio_loss(path: Path, got: Probe, report: MediaReport, stats: dict[
     loss = AudioLoss(
         encoded=stats["audio_packets"],
         recorded=len(got.audio_dts_ms),
-        dropped=stats["audio_packets_dropped"],
+        dropped=stats["audio_packets_dropped"] + stats["audio_packets_unsent"],
         timeline_ms=report.audio_hole_ms,
         bound=lost_sessions * per_session,
         in_flight_s=in_flight_s,

@@ -123,10 +123,15 @@ def check_recording(path: Path, stats: dict[str, Any], *, lost_sessions: int,
     assert len(report.audio_holes) <= stats["reconnects"], report.summary()
     assert sum(h.join for h in report.video_holes) <= stats["reconnects"], report.summary()
     _every, keys = keyframe_times(path)
-    for hole in report.video_holes:
-        assert any(abs(hole.at_s * 1000 - k) < 0.5 for k in keys), (
-            f"video resumes at {hole.at_s:.3f} s on a non-keyframe ({hole})"
-        )
+    # A frame slot the encoder skipped because it fell behind (a loaded machine) is a
+    # hole too, mid-GOP and harmless (the next frame refers to the last one encoded);
+    # every other hole is a reconnect or a drop episode and must end on a keyframe.
+    late = [h for h in report.video_holes if not any(abs(h.at_s * 1000 - k) < 0.5 for k in keys)]
+    late_slots = sum(round(h.ms * FPS / 1000) for h in late)
+    assert not any(h.join for h in late) and late_slots <= stats["frames_late"], (
+        f"video resumes on a non-keyframe at {[f'{h.at_s:.3f} s' for h in late]} ({late}), "
+        f"{late_slots} frame slots, more than the {stats['frames_late']} the encoder skipped"
+    )
     check_sync(report)
     audio = measure_audio_loss(path, got, report, stats, lost_sessions=lost_sessions,
                                in_flight=in_flight)  # fmt: skip
@@ -163,15 +168,23 @@ def keyframe_times(path: Path) -> tuple[list[float], list[float]]:
     return every, keys
 
 
-def gaps_end_on_keyframes(path: Path) -> int:
-    """Every hole in the video timeline is followed by a keyframe; returns the holes."""
+def gaps_end_on_keyframes(path: Path, frames_late: int) -> int:
+    """Every hole in the video timeline is followed by a keyframe, but for up to
+    ``frames_late`` slots the encoder skipped mid-GOP (``frames_late``); returns the holes
+    that end on a keyframe."""
     every, keys = keyframe_times(path)
     key_set = set(keys)
-    holes = 0
+    holes = skipped = 0
     for a, b in itertools.pairwise(every):
         if b - a > 1.5 * FRAME_MS:
-            holes += 1
-            assert b in key_set, f"video resumes at {b} ms on a non-keyframe"
+            if b in key_set:
+                holes += 1
+                continue
+            skipped += round((b - a) / FRAME_MS) - 1
+            assert skipped <= frames_late, (
+                f"video resumes at {b} ms on a non-keyframe ({skipped} slots missing mid-GOP; "
+                f"the encoder skipped {frames_late})"
+            )
     return holes
 
 
@@ -221,7 +234,7 @@ def scenario_kill_restart(nginx_rtmp: Callable[..., NginxRtmp], *, before_s: flo
     # the stream continues: the recording holds what was streamed on either side (nginx
     # appends the new session; whether the outage shows as a hole depends on its timeline)
     assert received.got.duration >= before_s + after_s - 1
-    assert gaps_end_on_keyframes(path) <= 1
+    assert gaps_end_on_keyframes(path, stats["frames_late"]) <= 1
     return outage, stats, received
 
 
@@ -285,7 +298,7 @@ def scenario_frozen(
     # quarter second of stream (one acknowledgement window) before it froze
     assert stall_timeout - 1.0 <= detect <= stall_timeout + 0.5, detect
     received = check_recording(path, stats, lost_sessions=1, streamer=streamer, proxied=True)
-    assert gaps_end_on_keyframes(path) <= 1
+    assert gaps_end_on_keyframes(path, stats["frames_late"]) <= 1
     return Outage(detect, back.t - ended), stats, received
 
 
@@ -378,7 +391,7 @@ def scenario_throttle(
     assert after["congestion"] < 0.5
     received = check_recording(path, stats, lost_sessions=0)
     got = received.got
-    assert gaps_end_on_keyframes(path) >= 1
+    assert gaps_end_on_keyframes(path, stats["frames_late"]) >= 1
     assert got.video_frames + stats["video_packets_dropped"] == stats["video_packets"]
     # audio delayed, never lost: every frame in the recording, no hole in its timeline
     assert received.audio.missing == 0 and not received.report.audio_holes
@@ -467,7 +480,7 @@ def scenario_cuts(nginx_rtmp, fault_proxy, *, cuts: int, every_s: float,
     in_flight = in_flight_bytes(streamer, proxied=True)
     assert 0 <= dest["bytes_sent"] - proxy.bytes_up <= cuts * in_flight
     received = check_recording(path, stats, lost_sessions=cuts, streamer=streamer, proxied=True)
-    assert gaps_end_on_keyframes(path) <= cuts
+    assert gaps_end_on_keyframes(path, stats["frames_late"]) <= cuts
     return outages, stats, received, proxy
 
 

@@ -101,7 +101,9 @@ def test_multistream_healthy_destination_untouched_for_30_s(
         order=21,
         notes=(
             f"healthy destination: {healthy['video_packets_sent']} frames, 0 dropped, "
-            f"0 reconnects; slow one dropped {slow['video_packets_dropped']} frames; "
+            f"0 reconnects; slow one dropped {slow['video_packets_dropped']} frames "
+            f"(and left {slow['audio_packets_unsent']} audio packets unsent at the stop "
+            "deadline); "
             f"killed one reconnected {dying['reconnects']}x after {dying['disconnected_s']:.1f} s"
         ),
         audio_lost_ms=audio.lost_ms,

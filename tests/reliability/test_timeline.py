@@ -43,6 +43,7 @@ from tests.fixtures.grace_server import GraceServer
 from tests.fixtures.media import Probe, probe
 from tests.fixtures.nginx import MODULES, NginxRtmp, free_port, wait_listening
 from tests.fixtures.proxy import FaultProxy
+from tests.fixtures.reliability import RESULTS_DIR
 from tests.reliability.scenario import FPS, StatsSampler, make_streamer, stop_all
 
 KEY = "timeline-key-5151"
@@ -298,12 +299,25 @@ def scenario_appended(
         server.auth.done_event(KEY).clear()  # set by the earlier sessions
         streamer.stop()
     stats = streamer.get_statistics()
-    got = probe(server.recording(KEY, timeout=10))
-    assert stats["destinations"][0]["reconnects"] == cycles
-    assert got.codecs == {"video": "h264", "audio": "aac"}
-    assert_strictly_monotonic(got)
-    assert got.decode_errors == 0, got.error_text
+    recording = server.recording(KEY, timeout=10)
+    got = probe(recording)
+    try:
+        assert stats["destinations"][0]["reconnects"] == cycles
+        assert got.codecs == {"video": "h264", "audio": "aac"}
+        assert_strictly_monotonic(got)
+        assert got.decode_errors == 0, got.error_text
+    except AssertionError as exc:
+        kept = keep_failed(recording, f"appended-{cycles}-cuts")
+        raise AssertionError(f"{exc} (recording kept in {kept})") from None
     return outages, stats, got
+
+
+def keep_failed(path: Path, name: str) -> Path:
+    """Copy a recording that failed a check where it outlives the test's server."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    kept = RESULTS_DIR / f"failed-{name}-{time.strftime('%H%M%S')}{path.suffix}"
+    shutil.copyfile(path, kept)
+    return kept
 
 
 def test_nginx_appended_recording_over_cuts(nginx_rtmp, fault_proxy):

@@ -23,7 +23,7 @@ class BufferStats:
     #: returned by get()
     video_out: int
     audio_out: int
-    #: dropped for any reason (always: in == out + dropped + queued)
+    #: dropped for any reason (always: in == out + dropped + unsent + queued)
     video_dropped: int
     audio_dropped: int
     #: video dropped by the congestion drop policy (queued and incoming)
@@ -34,6 +34,9 @@ class BufferStats:
     dropped_disconnected: int
     #: packets of both kinds put after close()
     dropped_closed: int
+    #: still queued when the stop deadline passed (see ``StreamBuffer.abandon``)
+    video_unsent: int
+    audio_unsent: int
     #: drop episodes started
     drop_events: int
     #: largest queued video span seen, milliseconds

@@ -69,6 +69,7 @@ class StreamBuffer:
         self._dropped_waiting = 0
         self._dropped_disconnected = 0
         self._dropped_closed = 0
+        self._video_unsent = self._audio_unsent = 0
         self._drop_events = 0
         self._max_latency_seen = 0
 
@@ -173,6 +174,18 @@ class StreamBuffer:
             self._request_keyframe()
         return discarded
 
+    def abandon(self) -> int:
+        """The stop deadline passed: what is still queued will not be sent. Counted as
+        unsent, not dropped: the drop policy never chose it, the stop's deadline did."""
+        with self._cond:
+            videos, audios = self._queue.clear()
+            self._video_unsent += videos
+            self._audio_unsent += audios
+            self._dropping = False
+        if videos or audios:
+            log.info("stop deadline: %d video and %d audio packets left unsent", videos, audios)
+        return videos + audios
+
     def close(self) -> None:
         """Idempotent. Wakes every waiter; queued packets can still be taken, puts are dropped."""
         with self._cond:
@@ -214,6 +227,8 @@ class StreamBuffer:
                 video_dropped_waiting_keyframe=self._dropped_waiting,
                 dropped_disconnected=self._dropped_disconnected,
                 dropped_closed=self._dropped_closed,
+                video_unsent=self._video_unsent,
+                audio_unsent=self._audio_unsent,
                 drop_events=self._drop_events,
                 max_latency_ms_seen=self._max_latency_seen,
                 backpressure=self._over(),

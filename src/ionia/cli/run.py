@@ -85,12 +85,15 @@ def run_until_done(
                 f"; {dest['last_error']}" if dest["failed"] else "",
             )  # fmt: skip
     log.info(
-        "sent %d video / %d audio packets, %.1f MB; dropped %d video, %d audio; %d reconnects",
+        "sent %d video / %d audio packets, %.1f MB; dropped %d video, %d audio; "
+        "unsent at stop %d video, %d audio; %d reconnects",
         stats["video_packets_sent"],
         stats["audio_packets_sent"],
         stats["bytes_sent"] / 1e6,
         stats["video_packets_dropped"],
         stats["audio_packets_dropped"],
+        stats["video_packets_unsent"],
+        stats["audio_packets_unsent"],
         stats["reconnects"],
     )
     return code

@@ -134,6 +134,8 @@ class Output:
             audio_packets_sent=s.audio_sent,
             video_packets_dropped=b.video_dropped + s.video_skipped,
             audio_packets_dropped=b.audio_dropped + s.audio_skipped,
+            video_packets_unsent=b.video_unsent,
+            audio_packets_unsent=b.audio_unsent,
             bytes_sent=s.bytes_sent,
             bytes_acked=s.bytes_acked,
             bitrate_kbps=s.bitrate_kbps,

@@ -184,6 +184,8 @@ class Sender:
                 self._session_lost(exc)
                 if self._stop.is_set() or not self._policy.enabled:
                     break
+        if self._stop.is_set():
+            self._buffer.abandon()  # past the deadline (else drained: nothing is left)
         self._close_sink(max(0.05, min(1.0, self._deadline - time.monotonic())))
 
     def _crashed(self, exc: BaseException) -> None:
@@ -233,6 +235,10 @@ class Sender:
         message = str(exc) if isinstance(exc, IoniaError) else describe(exc)
         log.warning("%s: connection lost: %s", self._destination, message)
         self._mark_down(message)
+        if self._stop.is_set():
+            # Aborted at the stop deadline (or lost while draining): what is left was never
+            # going to be sent, and is no drop of a live session.
+            self._buffer.abandon()
         self._buffer.set_connected(False)
         self._close_sink(0.0, abort=True)
         if not self._policy.enabled and not self._stop.is_set():
