@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast reliability bench lint format system-deps system-deps-demo clean
+.PHONY: demo test test-fast reliability bench lint format system-deps system-deps-demo system-deps-bench clean
 
 demo: system-deps-demo $(STAMP)
 	$(VENV)/bin/ionia demo
@@ -21,8 +21,11 @@ reliability: system-deps $(STAMP)
 	$(PY) -m pytest -q tests/reliability/test_hostile.py
 	$(PY) benchmarks/reliability_report.py
 
-bench: system-deps $(STAMP)
-	$(PY) benchmarks/pipeline.py
+# about 22 minutes on 2 cores; BENCH_ARGS is passed to all three (e.g. --rounds 1 --no-doc)
+bench: system-deps-bench $(STAMP)
+	$(PY) benchmarks/pipeline.py --rounds 5 --seconds 15 $(BENCH_ARGS)
+	$(PY) benchmarks/realjob.py --rounds 5 --seconds 15 $(BENCH_ARGS)
+	$(PY) benchmarks/latency.py --rounds 2 --seconds 30 $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
@@ -38,6 +41,9 @@ system-deps:
 
 system-deps-demo:
 	scripts/install-system-deps.sh demo
+
+system-deps-bench:
+	scripts/install-system-deps.sh bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
