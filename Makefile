@@ -26,6 +26,7 @@ bench: system-deps-bench $(STAMP)
 	$(PY) benchmarks/pipeline.py --rounds 5 --seconds 15 $(BENCH_ARGS)
 	$(PY) benchmarks/realjob.py --rounds 5 --seconds 15 $(BENCH_ARGS)
 	$(PY) benchmarks/latency.py --rounds 2 --seconds 30 $(BENCH_ARGS)
+	$(PY) benchmarks/scaler.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -279,6 +279,8 @@ def convergence(samples, throttled: float, recording: Path) -> dict:
     }
 
 
+# in make reliability (beside its 20-s version), to keep make test within its budget
+@pytest.mark.reliability
 def test_adaptive_bitrate_follows_a_throttled_link_and_comes_back(nginx_rtmp, fault_proxy):
     throttled = 10.0
     samples, stats, recording = stream_through_throttle(

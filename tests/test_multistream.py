@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from ionia import VideoAudioStreamer
 from ionia.analysis import analyze
 from tests.fixtures.media import probe
@@ -75,6 +77,8 @@ def check_per_destination(stats: dict) -> None:
     assert all(d["destination"].endswith("/live/****") for d in stats["destinations"])
 
 
+# in make reliability (beside its 30-s version), to keep make test within its budget
+@pytest.mark.reliability
 def test_slow_and_dead_destinations_never_disturb_the_healthy_one(nginx_rtmp, fault_proxy):
     seconds = 8.0
     stats, samples, recording = run_three_destinations(

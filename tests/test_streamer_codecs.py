@@ -6,6 +6,7 @@ nginx-rtmp takes H.264 only: ``--codec hevc`` there ends with the documented err
 falls back to H.264 with ``fallback_to_h264``. A recording keeps the codec in mp4/mkv.
 """
 
+import itertools
 import threading
 import time
 from pathlib import Path
@@ -17,6 +18,8 @@ from ionia.analysis import analyze
 from ionia.errors import CodecUnsupported
 from ionia.receiver import ReceiveResult, receive
 from tests.fixtures.cli import SYNTHETIC, run_ionia
+from tests.fixtures.enhanced_server import EnhancedServer, remux
+from tests.fixtures.flv import TAG_SCRIPT, TAG_VIDEO, read_flv_tags, write_flv
 from tests.fixtures.media import probe
 from tests.fixtures.nginx import free_port
 
@@ -124,3 +127,45 @@ def test_recording_keeps_the_codec(codec, suffix, tmp_path):
     assert got.decode_errors == 0, got.error_text
     assert got.codecs == {"video": DECODER[codec], "audio": "aac"}
     assert got.video_frames >= 0.97 * 1.5 * FPS
+
+
+#: Enhanced RTMP's first video byte: IsExHeader, FrameType (bits 4-6), PacketType (0-3)
+EX_HEADER, KEY_FRAME, SEQUENCE_START, SEQUENCE_END = 0x80, 1, 0, 2
+
+
+@pytest.mark.parametrize("codec", ["hevc", "av1"])
+def test_a_reconnect_starts_with_a_fresh_sequence_and_a_keyframe(codec, tmp_path, fault_proxy):
+    server = EnhancedServer(["hvc1", "av01"], tmp_path / "got.flv").start()
+    try:
+        proxy = fault_proxy(server.port)
+        streamer = streamer_for(f"rtmp://127.0.0.1:{proxy.port}/live/{KEY}", codec=codec)
+        with streamer:
+            assert not streamer.wait(1.0), streamer.error
+            assert proxy.cut(rst=True) == 1
+            deadline = time.monotonic() + 10
+            while streamer.get_statistics()["reconnects"] < 1 or not streamer.is_connected():
+                assert time.monotonic() < deadline, streamer.get_statistics()["last_error"]
+                assert not streamer.wait(0.05), streamer.error
+            assert not streamer.wait(1.0), streamer.error
+        stats = streamer.get_statistics()
+    finally:
+        server.stop()
+    video = [t.body for t in read_flv_tags(tmp_path / "got.flv") if t.type == TAG_VIDEO]
+    assert all(body[0] & EX_HEADER for body in video)
+    kinds = [body[0] & 0x0F for body in video]
+    starts = [i for i, kind in enumerate(kinds) if kind == SEQUENCE_START]
+    assert len(starts) == 2 == stats["reconnects"] + 1, kinds
+    for start in starts:  # each session: its decoder configuration, then a keyframe
+        assert (video[start + 1][0] >> 4) & 0x07 == KEY_FRAME, start
+    # the polite close of the last session ends its sequence
+    assert kinds[-1] == SEQUENCE_END
+    # each session is a stream of its own, starting at 0: decode them one by one
+    tags = read_flv_tags(tmp_path / "got.flv")
+    cuts = [i for i, t in enumerate(tags) if t.type == TAG_SCRIPT] + [len(tags)]
+    assert len(cuts) == 3, cuts  # an onMetaData per session
+    for n, (a, b) in enumerate(itertools.pairwise(cuts)):
+        session = write_flv(tmp_path / f"session{n}.flv", tags[a:b])
+        got = probe(remux(session, tmp_path / f"session{n}.mkv"))
+        assert got.decode_errors == 0, got.error_text
+        assert got.codecs == {"video": DECODER[codec], "audio": "aac"}
+        assert got.video_frames >= 0.5 * FPS, (n, got.video_frames)

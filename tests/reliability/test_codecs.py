@@ -20,7 +20,13 @@ from ionia.analysis import analyze
 from tests.fixtures.enhanced_server import EnhancedServer, remux
 from tests.fixtures.flv import read_flv_tags
 from tests.fixtures.media import probe
-from tests.reliability.scenario import FRAME_MS, StatsSampler, make_streamer, stop_all
+from tests.reliability.scenario import (
+    FRAME_MS,
+    StatsSampler,
+    make_streamer,
+    measure_audio_loss,
+    stop_all,
+)
 from tests.reliability.test_faults import keyframe_times
 
 KEY = "codec-throttle-key"
@@ -94,7 +100,11 @@ def throttled(
     tags = [t for t in read_flv_tags(tmp_path / "got.flv") if t.type == 9]
     assert len(tags) - 2 == stats["video_packets_sent"], (len(tags), stats["video_packets_sent"])
     # analyze() counts the frames a threaded decoder (dav1d) still holds at the end, too
-    frames = analyze(recording).video_frames
+    report = analyze(recording)
+    frames = report.video_frames
+    # audio measured from the recording: every AAC frame made is there, with no hole
+    audio = measure_audio_loss(recording, got, report, stats, lost_sessions=0, in_flight=0)
+    assert audio.missing == 0 and not report.audio_holes, (audio, report.summary())
     assert frames + stats["video_packets_dropped"] == stats["video_packets"]
     assert stats["keyframes_forced"] > 0
     recovered = next((s for s in samples if s.t > ended and s.stats["congestion"] < 0.25), None)
@@ -105,6 +115,7 @@ def throttled(
         "recover": recovered.t - ended if recovered else None,
         "max_latency": max(s.stats["buffer_latency_ms"] for s in samples),
         "decode_errors": got.decode_errors,
+        "audio_lost_ms": audio.lost_ms,
     }
 
 
@@ -121,7 +132,7 @@ def test_reliability_throttled_link_per_codec(codec, order, tmp_path, fault_prox
         "the ingest: a test server listing hvc1/av01 in its connect answer",
         time_to_detect_s=round(r["detect"], 2),
         time_to_recover_s=round(r["recover"], 2) if r["recover"] is not None else None,
-        audio_lost_ms=0.0 if stats["audio_packets_dropped"] == 0 else None,
+        audio_lost_ms=r["audio_lost_ms"],
         video_dropped_frames=stats["video_packets_dropped"],
         decode_errors=r["decode_errors"],
     )

@@ -302,6 +302,8 @@ def scenario_frozen(
     return Outage(detect, back.t - ended), stats, received
 
 
+# in make reliability (beside its 15-s version), to keep make test within its budget
+@pytest.mark.reliability
 def test_frozen_ingest_stall_is_detected(nginx_rtmp, fault_proxy):
     outage, _, _ = scenario_frozen(
         nginx_rtmp, fault_proxy, frozen_s=6, stall_timeout=1.5, before_s=1.5, after_s=2

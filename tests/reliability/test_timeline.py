@@ -191,6 +191,8 @@ def scenario_grace(
     return outages, timeline, server
 
 
+# in make reliability (beside its three-cut version), to keep make test within its budget
+@pytest.mark.reliability
 def test_grace_server_viewer_across_a_3s_cut(grace_server, fault_proxy, tmp_path):
     scenario_grace(grace_server, fault_proxy, tmp_path, cuts=1, before_s=3, after_s=3)
 
@@ -320,6 +322,8 @@ def keep_failed(path: Path, name: str) -> Path:
     return kept
 
 
+# in make reliability (beside its 20-cut version), to keep make test within its budget
+@pytest.mark.reliability
 def test_nginx_appended_recording_over_cuts(nginx_rtmp, fault_proxy):
     scenario_appended(nginx_rtmp, fault_proxy, cycles=3, every_s=1.5)
 
