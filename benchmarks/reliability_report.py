@@ -69,6 +69,15 @@ SCENARIOS = {
     22: "`--record` alongside a stream whose ingest is killed and restarted twice: the "
     "recording must never drop a packet and have no gap; then the recorder itself is "
     "`kill -9`ed and its fragmented MP4 must play, missing at most the last second.",
+    30: "A test server that behaves like a widely used ingest: it keeps a dropped publish "
+    "alive for a 30 s grace period and offsets a returning publisher by the previous "
+    "session's last timestamp (`tests/fixtures/grace_server.py`). The proxy cuts the link "
+    "3 times for 3 s while an HTTP-FLV viewer pulls through the server: the viewer's "
+    "timeline must never run ahead of its wall clock by more than 1 s, never step back, "
+    "and the stream must be back within 1 s of each cut's end.",
+    31: "nginx-rtmp with `record_append on` appends every returning session to one file; "
+    "the proxy cuts the connection (RST) 20 times, every 2 s. The file must decode with "
+    "zero errors and its DTS must increase strictly, per kind, over all 21 sessions.",
     40: "Scenario 3 with `--codec hevc` (libx265), `--buffer-ms 1000`, for 8 s "
     "(`tests/reliability/test_codecs.py`). nginx-rtmp takes no HEVC, so the ingest is a "
     "test server that lists hvc1/av01 in its connect answer and records the Enhanced FLV "
@@ -177,8 +186,8 @@ def render(rows: list[dict[str, Any]], info: dict[str, str], hostile: list[dict[
         "nginx-rtmp on loopback, through a TCP proxy that throttles, stalls or cuts. "
         "`make reliability` runs the scenarios (`pytest -m reliability`), each of which "
         "asserts the behaviour, decodes what nginx recorded and writes one row; then this "
-        "document is generated from those rows. Short versions of the same scenarios run "
-        "in the default `make test`.",
+        "document is generated from those rows. Short versions of most of these scenarios "
+        "run in the default `make test`.",
         "",
         f"Measured {when}.",
         "",
@@ -191,7 +200,9 @@ def render(rows: list[dict[str, Any]], info: dict[str, str], hostile: list[dict[
         out += [f"Not measured in this run: scenarios {', '.join(map(str, missing))}.", ""]
     out += ["## The scenarios", ""]
     for r in rows:
-        out.append(f"{r['order']}. **{r['scenario']}.** {SCENARIOS.get(r['order'], '')}")
+        if r["order"] not in SCENARIOS:
+            raise SystemExit(f"scenario {r['order']} ({r['scenario']}) has no description here")
+        out.append(f"{r['order']}. **{r['scenario']}.** {SCENARIOS[r['order']]}")
         if r.get("notes"):
             out.append(f"   Measured: {r['notes']}.")
     out += ["", *render_hostile(hostile)]
