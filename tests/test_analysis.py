@@ -279,3 +279,13 @@ def test_the_sync_check_fails_a_session_that_resumes_out_of_sync(tmp_path, late_
     in_sync = tmp_path / "in-sync.flv"
     write_markers(in_sync, seconds=9.9, join=(3.3, 6.45), join_video_lag_s=-0.01)
     check_sync(analyze(in_sync))
+
+
+def test_a_beep_whose_flash_falls_after_the_last_frame_is_at_the_recording_edge(tmp_path):
+    # the audio runs a frame past the video's end: beep 6 is in it, flash 6 is not
+    path = tmp_path / "ends-on-a-beep.flv"
+    write_markers(path, seconds=6.02)
+    report = analyze(path)
+    assert not report.unpaired_flashes, report.summary()
+    assert [u.reason for u in report.unpaired_beeps] == [Reason.RECORDING_EDGE], report.summary()
+    assert report.unpaired_beeps[0].at_s > report.video_start_s + report.video_duration_s - 0.05

@@ -66,13 +66,21 @@ def pair_markers(report: MediaReport, video: list[Stretch], audio: list[Stretch]
     def across(a: float, b: float) -> bool:
         return any(min(a, b) < j <= max(a, b) for j in joins)
 
+    def off_the_edge(centre: float, stretches: list[Stretch]) -> bool:
+        """The window around ``centre`` runs past the other track's first or last frame."""
+        return bool(stretches) and (
+            centre - WINDOW_S < stretches[0].start or centre + WINDOW_S > stretches[-1].end
+        )
+
     taken: set[float] = set()
     flashes = sorted(t for stretch in video for t in stretch.marks)
     for flash in flashes:
         centre = flash + expected  # where its beep should be
         home = next((a for a in audio if a.start - 1e-9 <= centre < a.end), None)
         if home is None:
-            report.unpaired_flashes.append(Unpaired(at_s=flash, reason=Reason.AUDIO_HOLE))
+            edge = off_the_edge(centre, audio)
+            why = Reason.RECORDING_EDGE if edge else Reason.AUDIO_HOLE
+            report.unpaired_flashes.append(Unpaired(at_s=flash, reason=why))
             continue
         candidates = [
             b for b in home.marks
@@ -98,7 +106,8 @@ def pair_markers(report: MediaReport, video: list[Stretch], audio: list[Stretch]
                 continue
             centre = beep - expected
             if not any(v.covers(centre - WINDOW_S, centre + WINDOW_S) for v in video):
-                reason = Reason.VIDEO_HOLE
+                edge = off_the_edge(centre, video)
+                reason = Reason.RECORDING_EDGE if edge else Reason.VIDEO_HOLE
             elif across(centre - WINDOW_S, centre + WINDOW_S):
                 reason = Reason.JOIN
             else:

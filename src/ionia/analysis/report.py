@@ -31,6 +31,9 @@ class Reason(enum.StrEnum):
     #: a new session's video starts within the window: its partner, if any, is across
     #: the join and belongs to the other session
     JOIN = "at a join of two sessions"
+    #: the window runs past the first or the last frame of the other track: the
+    #: recording starts or ends there (a stream stopped between a flash and its beep)
+    RECORDING_EDGE = "at the recording's start or end"
 
 
 @dataclass(frozen=True, kw_only=True)
