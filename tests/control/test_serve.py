@@ -89,7 +89,9 @@ def test_configure_start_steer_rotate_stop(nginx_rtmp, ionia_serve) -> None:
         assert client.post("/api/v1/reconnect").status == 202
         # a reconnect on loopback is over between two reads: the counter shows it
         assert events.wait_for(lambda: events.stats()[-1]["reconnects"] >= 1)
-        time.sleep(1.0)
+        # nginx records the reconnected publish over the new key's file: give it 2 s
+        # (60 frames; the check below wants more than 30 after the session's start-up)
+        time.sleep(2.0)
 
         later = metrics(client)
         for name in ("ionia_bytes_sent_total", "ionia_packets_sent_total", "ionia_frames_total"):
