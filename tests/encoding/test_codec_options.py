@@ -7,11 +7,11 @@ import logging
 import av
 import pytest
 
-from ionia.capture.testsrc import TestPatternSource
 from ionia.encoding.codec_options import DEFAULT_PRESETS
 from ionia.encoding.selection import hardware_candidates, resolve
 from ionia.encoding.video import VideoEncoder, VideoEncoderSettings
 from ionia.errors import EncoderError
+from tests.encoding.test_video_encoder import encode_frames
 
 FPS = 30
 SOFTWARE = {"hevc": "libx265", "av1": "libsvtav1"}
@@ -26,17 +26,6 @@ def settings(codec, **overrides):
     )  # fmt: skip
     base.update(overrides)
     return VideoEncoderSettings(**base)
-
-
-def encode_frames(encoder, count, start=0, before=None):
-    source = TestPatternSource(320, 240, FPS, flash=False)
-    source.open()
-    packets = []
-    for n in range(start, start + count):
-        if before:
-            before(n)
-        packets += encoder.encode(source.read(n), n)
-    return packets
 
 
 @CODECS

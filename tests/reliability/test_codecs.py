@@ -9,7 +9,6 @@ must decode with zero errors.
 
 from __future__ import annotations
 
-import itertools
 import time
 from pathlib import Path
 from typing import Any
@@ -27,28 +26,10 @@ from tests.reliability.scenario import (
     measure_audio_loss,
     stop_all,
 )
-from tests.reliability.test_faults import keyframe_times
+from tests.reliability.test_faults import gaps_end_on_keyframes
 
 KEY = "codec-throttle-key"
 DECODER = {"hevc": "hevc", "av1": "libdav1d"}
-
-
-def drop_holes(path: Path, frames_late: int) -> int:
-    """The holes in the video timeline, each of which must end on a keyframe, except the
-    slots the video pump skipped because the encoder was late (``frames_late``): those
-    frames were never encoded, so the next one is an ordinary, decodable frame."""
-    every, keys = keyframe_times(path)
-    holes, skipped = 0, 0
-    for a, b in itertools.pairwise(every):
-        missing = round((b - a) / FRAME_MS) - 1
-        if missing <= 0:
-            continue
-        if b in keys:
-            holes += 1
-        else:
-            skipped += missing
-    assert skipped <= frames_late, f"{skipped} frames missing before non-keyframes"
-    return holes
 
 
 def throttled(
@@ -96,7 +77,7 @@ def throttled(
     assert congested is not None, "congestion never reported"
     assert got.decode_errors == 0, got.error_text
     assert got.codecs == {"video": DECODER[codec], "audio": "aac"}
-    assert drop_holes(tmp_path / "got.flv", stats["frames_late"]) >= 1
+    assert gaps_end_on_keyframes(tmp_path / "got.flv", stats["frames_late"]) >= 1
     tags = [t for t in read_flv_tags(tmp_path / "got.flv") if t.type == 9]
     assert len(tags) - 2 == stats["video_packets_sent"], (len(tags), stats["video_packets_sent"])
     # analyze() counts the frames a threaded decoder (dav1d) still holds at the end, too
