@@ -84,6 +84,18 @@ SCENARIOS = {
     "it receives. Audio must arrive whole; video holes must end on an IRAP picture (read "
     "from the bitstream); the recording must decode with zero errors.",
     41: "The same with `--codec av1` (SVT-AV1): video holes must end on an AV1 key frame.",
+    50: "WHIP to a real WebRTC receiver (aiortc behind an aiohttp WHIP endpoint, "
+    "`tests/reliability/test_whip.py`) through a UDP relay that drops 5 % of our packets "
+    "for 10 s. The receiver's NACKs must get video repaired and its PLIs a keyframe: no "
+    "wait between decoded pictures over 1 s, nothing undecodable once the loss ends, and "
+    "the sound whole before and after (aiortc, like browsers, asks again for video only: "
+    "lost audio is lost). Recover = the longest wait between pictures; audio lost = Opus "
+    "frames the receiver did not decode × 20 ms.",
+    51: "The same receiver behind a tail-drop bottleneck of 30 % of the stream's rate "
+    "(2 Mbit/s video + 64 kbit/s Opus; 200 ms of queue) for 15 s. Its estimate (REMB) and "
+    "the loss in its reception reports must bring the video + audio bitrate below the "
+    "link within 5 s; the climb back after follows the receiver's estimate, measured and "
+    "not held to a figure.",
 }
 
 #: how each column is measured

@@ -13,6 +13,9 @@ from tests.fixtures.hostile_server import hostile_server
 from tests.fixtures.nginx import ffmpeg_listen, nginx_rtmp
 from tests.fixtures.proxy import fault_proxy
 from tests.fixtures.reliability import reliability_row
+from tests.fixtures.udp_proxy import udp_proxy
+from tests.fixtures.whip_quirks import quirky_whip
+from tests.fixtures.whip_server import whip_server
 
 __all__ = [
     "bad_server",
@@ -24,9 +27,12 @@ __all__ = [
     "ionia_serve",
     "nginx_rtmp",
     "pulse",
+    "quirky_whip",
     "reliability_row",
     "screen_painter",
     "small_disk",
+    "udp_proxy",
+    "whip_server",
     "xvfb",
     "xvfb_server",
 ]

@@ -6,6 +6,8 @@ from __future__ import annotations
 import bisect
 import itertools
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -17,6 +19,7 @@ from ionia.buffer import BufferConfig
 from ionia.output.adaptive import AdaptiveBitrate
 from ionia.output.bitrate_control import AdaptiveSettings, BitrateController
 from ionia.output.sink import Delivery
+from ionia.whip.feedback import Feedback
 from tests.fixtures.media import probe
 
 TARGET = 1_500_000
@@ -169,12 +172,19 @@ def test_a_probe_the_link_cannot_carry_ends_within_two_seconds():
     assert after and after[0][1] <= ceiling and after[0][0] - t_probe <= 2.0, link.changes
 
 
-def fake_output(bytes_sent: int, latency_ms: int, packets: int, *, connected: bool = True):
+def fake_output(
+    bytes_sent: int,
+    latency_ms: int,
+    packets: int,
+    *,
+    connected: bool = True,
+    feedback: Callable[[], Feedback | None] = lambda: None,
+):
     buffer = SimpleNamespace(
         config=BufferConfig(max_packets=100, max_latency_ms=2000),
         stats=lambda: SimpleNamespace(latency_ms=latency_ms, packets=packets, bytes=packets * 500),
     )
-    sender = SimpleNamespace(delivery=lambda: Delivery(bytes_sent))
+    sender = SimpleNamespace(delivery=lambda: Delivery(bytes_sent), feedback=feedback)
     return SimpleNamespace(
         is_network=True, failed=None, connected=connected, buffer=buffer, sender=sender
     )
@@ -317,3 +327,24 @@ def test_a_probe_the_link_cannot_carry_makes_the_next_one_wait_longer():
     assert len(link.changes) == 1  # back to the ceiling, but no probe yet
     link.run(1.0, bps=700_000, fill=0.0)
     assert len(link.changes) == 2
+
+
+def test_a_webrtc_receivers_reports_bound_the_bitrate():
+    """UDP never backs up our queue: the receiver's estimate (REMB) and the loss in its
+    reports are what lower the bitrate, and it climbs back as they allow."""
+    set_to: list[int] = []
+    settings = AdaptiveSettings(target=TARGET, floor=FLOOR, audio_bitrate=AUDIO)
+    said = [Feedback(rtt_ms=5, loss=0.0, nacks=0, keyframe_requests=0, estimate_bps=None)]
+    output = fake_output(0, 0, 0, feedback=lambda: said[-1])
+    abr = AdaptiveBitrate(settings, lambda: [output], set_to.append)
+    abr.tick(1.0)
+    assert set_to == []  # no estimate, no loss: the target holds
+    said.append(replace(said[-1], estimate_bps=800_000, reports=1))
+    abr.tick(1.1)
+    assert set_to[-1] == 800_000 - AUDIO
+    said.append(replace(said[-1], estimate_bps=None, loss=0.4, reports=2))
+    abr.tick(1.2)  # 40 % lost: the rate with audio cut by 20 %
+    assert set_to[-1] == int((TARGET + AUDIO) * 0.8) - AUDIO
+    said.append(replace(said[-1], loss=0.0, reports=3))
+    abr.tick(1.3)
+    assert set_to[-1] == int(int((TARGET + AUDIO) * 0.8) * 1.05) - AUDIO

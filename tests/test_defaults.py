@@ -71,7 +71,10 @@ def test_the_cli_flags_have_the_config_s_defaults(command):
         assert (args.connect_timeout, args.stop_timeout) == (
             made.connect_timeout, made.stop_timeout,
         )  # fmt: skip
-        assert args.adaptive_bitrate == made.adaptive_bitrate
+        # "auto", resolved by create() from the destinations (off for this RTMP URL)
+        assert args.adaptive_bitrate == StreamConfig.adaptive_bitrate == "auto"
+        resolved = StreamConfig.create(URL, adaptive_bitrate=args.adaptive_bitrate)
+        assert resolved.adaptive_bitrate == made.adaptive_bitrate == "off"
         assert parse_bitrate(args.min_video_bitrate) == made.min_video_bitrate
         policy = ReconnectPolicy()
         assert (args.reconnect_delay, args.reconnect_max_delay, args.reconnect_attempts) == (

@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("ionia.errors", "ionia.redact"),
     ("ionia.clock", "ionia.packet", "ionia.worker", "ionia.checks", "ionia.stats"),
     ("ionia.buffer.*",),
-    ("ionia.rtmp.*",),
+    ("ionia.rtmp.*", "ionia.whip.*"),
     ("ionia.capture.*",),
     ("ionia.encoding.*",),
     ("ionia.output.*",),
@@ -42,8 +42,9 @@ LAYERS: list[tuple[str, ...]] = [
     ("ionia.cli.*", "ionia.__main__"),
 ]
 
-#: what the RTMP package may use of the rest of Ionia: the two modules at the very bottom,
-#: which import nothing of Ionia (errors; and the key masking every layer applies to text)
+#: what the protocol packages (RTMP, WHIP) may use of the rest of Ionia: the two modules at
+#: the very bottom, which import nothing of Ionia (errors; and the key masking every layer
+#: applies to text)
 RTMP_MAY_IMPORT = {"ionia.errors", "ionia.redact"}
 
 Graph = Mapping[str, Iterable[str]]
@@ -161,14 +162,15 @@ def test_no_module_imports_from_a_layer_above_its_own(graph: dict[str, set[str]]
     assert upward_edges(graph) == []
 
 
-def test_rtmp_is_standalone(graph: dict[str, set[str]]) -> None:
-    rtmp = [m for m in graph if m.startswith("ionia.rtmp.") or m == "ionia.rtmp"]
-    assert rtmp, "no ionia.rtmp package found"
+@pytest.mark.parametrize("protocol", ["ionia.rtmp", "ionia.whip"])
+def test_protocols_are_standalone(graph: dict[str, set[str]], protocol: str) -> None:
+    modules = [m for m in graph if m.startswith(f"{protocol}.") or m == protocol]
+    assert modules, f"no {protocol} package found"
     outside = {
         f"{m} imports {t}"
-        for m in rtmp
+        for m in modules
         for t in graph[m]
-        if not t.startswith("ionia.rtmp") and t not in RTMP_MAY_IMPORT
+        if not t.startswith(protocol) and t not in RTMP_MAY_IMPORT
     }
     assert outside == set()
 

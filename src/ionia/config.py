@@ -34,6 +34,7 @@ from ionia.encoding.video import X264_PRESETS, EncoderOptions
 from ionia.errors import ConfigError
 from ionia.output.destination import Destination, parse_destination
 from ionia.services import StreamShape, find_service, fit_limits, service_url
+from ionia.whip.ice import IceServer, parse_ice_server
 
 log = logging.getLogger("ionia")
 
@@ -66,8 +67,10 @@ class StreamConfig:
     #: a local recording alongside, which never drops a packet
     record: Destination | None = None
     #: "off"; "on": the encoder follows the link (with one destination; with several, only
-    #: when "shared": it then follows the slowest healthy destination)
-    adaptive_bitrate: str = "off"
+    #: when "shared": it then follows the slowest healthy destination); "auto" (the
+    #: default) is "shared" with a WHIP destination, whose receiver's estimate WebRTC
+    #: streams follow, and "off" otherwise
+    adaptive_bitrate: str = "auto"
     min_video_bitrate: int = 300_000
     #: "screen", "testsrc" or a media file
     video_source: str = "screen"
@@ -94,6 +97,8 @@ class StreamConfig:
     #: the service ``service=`` named (its id); the settings were fitted to its limits
     service: str | None = None
     capture: CaptureOptions = field(default_factory=CaptureOptions)
+    #: STUN/TURN servers for WHIP destinations (none: host candidates only)
+    ice_servers: tuple[IceServer, ...] = ()
 
     # The keyword defaults of create() are the fields' above (names in the class body).
     @classmethod
@@ -128,6 +133,8 @@ class StreamConfig:
         service: str | None = None,
         stream_key: str | None = None,
         ingest: str | None = None,
+        whip_token: str | None = None,
+        ice_servers: Sequence[str] = (),
         **capture: Any,
     ) -> StreamConfig:
         chosen = find_service(service) if service is not None else None
@@ -136,16 +143,24 @@ class StreamConfig:
             target = [service_url(chosen, stream_key, ingest=ingest), *others]
         elif stream_key is not None or ingest is not None:
             raise ConfigError("stream_key and ingest go with service=: a URL carries its own key")
+        if whip_token is not None and (not isinstance(whip_token, str) or not whip_token.strip()):
+            # not check_text: its message shows the value, and this one is a secret
+            raise ConfigError("the WHIP token (--whip-token, WHIP_TOKEN) must be non-empty text")
         record_to = parse_destination(record) if record else None
-        destinations = _destinations(target, recording=record_to is not None)
-        if record_to is not None and record_to.url is not None:
+        destinations = _destinations(target, recording=record_to is not None, whip_token=whip_token)
+        if record_to is not None and record_to.is_network:
             raise ConfigError("--record takes a file (.mp4, .mkv, .flv), not a URL")
+        if isinstance(ice_servers, str):
+            ice_servers = [ice_servers]
+        ice = tuple(parse_ice_server(str(s)) for s in ice_servers)
         if record_to is not None and record_to.identity in {d.identity for d in destinations}:
             raise ConfigError(
                 f"--record {record_to.display} is also a stream destination: two writers "
                 "would corrupt one file; record to another file"
             )
         adaptive = _adaptive_mode(adaptive_bitrate)
+        if adaptive == "auto":
+            adaptive = "shared" if any(d.whip is not None for d in destinations) else "off"
         fps = check_whole("fps", fps, FPS_RANGE)
         vbr = _bitrate("video bitrate (--video-bitrate)", video_bitrate, VIDEO_BITRATE_RANGE)
         abr = _bitrate("audio bitrate (--audio-bitrate)", audio_bitrate, AUDIO_BITRATE_RANGE)
@@ -162,6 +177,11 @@ class StreamConfig:
             )
         if codec not in CODECS:
             raise ConfigError(f"codec {codec!r} is not one of {', '.join(CODECS)}")
+        if codec != "h264" and any(d.whip is not None for d in destinations):
+            raise ConfigError(
+                f"a WHIP destination takes H.264, the codec every WebRTC receiver decodes: "
+                f"drop --codec {codec} (one encode feeds every destination)"
+            )
         fallback_to_h264 = check_flag("fallback_to_h264", fallback_to_h264)
         if codec == "h264":
             preset = EncoderOptions.preset if preset is None else preset
@@ -265,6 +285,7 @@ class StreamConfig:
             ca_file=ca_file,
             service=chosen.id if chosen is not None else None,
             capture=capture_options,
+            ice_servers=ice,
         )
 
     @property
@@ -300,7 +321,7 @@ class StreamConfig:
 
 
 def _destinations(
-    target: str | os.PathLike[str] | Sequence[str], *, recording: bool
+    target: str | os.PathLike[str] | Sequence[str], *, recording: bool, whip_token: str | None
 ) -> tuple[Destination, ...]:
     if isinstance(target, str | os.PathLike):
         targets: list[Any] = [target]  # each checked by parse_destination
@@ -314,7 +335,7 @@ def _destinations(
         raise ConfigError(
             "no stream URL given: pass rtmp://host/app/<stream key> (or set RTMP_URL)"
         )
-    destinations = tuple(parse_destination(t) for t in targets)
+    destinations = tuple(parse_destination(t, whip_token=whip_token) for t in targets)
     if len({d.identity for d in destinations}) != len(destinations):
         shown = ", ".join(d.display for d in destinations)
         raise ConfigError(f"the same destination is given twice: {shown}")
@@ -331,8 +352,8 @@ def _adaptive_mode(value: str | bool) -> str:
     if value is False or value is None:
         return "off"
     mode = str(value).lower()
-    if mode not in ("off", "on", "shared"):
-        raise ConfigError(f"adaptive bitrate must be off, on or shared, not {value!r}")
+    if mode not in ("auto", "off", "on", "shared"):
+        raise ConfigError(f"adaptive bitrate must be auto, off, on or shared, not {value!r}")
     return mode
 
 

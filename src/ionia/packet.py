@@ -31,6 +31,9 @@ class EncodedPacket:
     keyframe: bool = False
     #: ``time.monotonic()`` when the frame/samples were captured (latency measurement)
     capture_time: float = 0.0
+    #: the audio codec, "aac" or "opus": each output takes the one its sink sends (the
+    #: stream's one video codec is in ``StreamHeaders``)
+    codec: str = "aac"
 
     @property
     def size(self) -> int:

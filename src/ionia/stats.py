@@ -61,6 +61,16 @@ class DestinationStats:
     last_error: str
     #: ``time.monotonic()`` of the first media byte on the wire (for ``first_byte_s``)
     first_byte_at: float | None = field(default=None, metadata={INTERNAL: True})
+    #: what a WebRTC (WHIP) receiver reports; None for RTMP and files: round-trip time
+    #: from its reports, milliseconds
+    rtt_ms: float | None = None
+    #: share of our packets it lost, from its last report (0..1)
+    loss: float | None = None
+    #: packets it asked to be sent again (NACK), and keyframes it asked for (PLI/FIR)
+    nacks: int | None = None
+    keyframe_requests: int | None = None
+    #: its estimate of what the path takes (REMB), kbit/s
+    receiver_estimate_kbps: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return _public(self)

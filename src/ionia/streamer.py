@@ -77,7 +77,6 @@ class VideoAudioStreamer(MediaSession):
         session is up (a bad new key raises here and the old one goes on); the old one is
         fed until the new one has sent its first keyframe, then closed, by a worker that
         ``stop()`` joins. No encoder restart."""
-        new_destination = parse_destination(url)
         with self._lock:
             pipeline = self._pipeline
             if not self._running or pipeline is None:
@@ -86,6 +85,14 @@ class VideoAudioStreamer(MediaSession):
             if not 0 <= index < len(streams):
                 raise ConfigError(f"no destination {index}: there are {len(streams)}")
             old = streams[index]
+            token = old.destination.whip.token if old.destination.whip is not None else None
+            new_destination = parse_destination(url, whip_token=token)
+            if (new_destination.whip is None) != (old.destination.whip is None):
+                # the audio codec (Opus or AAC) and the video profile were chosen for it
+                raise ConfigError(
+                    "rotate() keeps the kind of destination: a WHIP endpoint moves to "
+                    "another WHIP endpoint, an RTMP ingest to another ingest"
+                )
             new = pipeline.new_output(new_destination, joins_running_stream=True)
             new.connect(wait_for_ingest=False)
             new.start()

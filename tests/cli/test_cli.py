@@ -15,7 +15,7 @@ ionia = run_ionia
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["stream", f"http://example.com/app/{KEY}"], "unsupported URL scheme"),
+        (["stream", f"srt://example.com/app/{KEY}"], "unsupported URL scheme"),
         (["stream", "rtmp://example.com/app"], "no stream key"),
         (["stream", f"rtmp://example.com/app/{KEY}", "--size", "big"], "WIDTHxHEIGHT"),
         (["stream", f"rtmp://example.com/app/{KEY}", "--fps", "0"], "fps 0 is out of range"),

@@ -29,8 +29,9 @@ def add_stream_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "url",
         nargs="*",
-        help="rtmp[s]://host/app/<stream key> or a file (.flv/.mp4/.mkv); several to multistream; "
-        "default: $RTMP_URL, then rtmpUrl in ./config.json",
+        help="rtmp[s]://host/app/<stream key>, an http[s]:// WHIP endpoint or a file "
+        "(.flv/.mp4/.mkv); several to multistream; default: $RTMP_URL, then rtmpUrl in "
+        "./config.json",
     )
     p.add_argument("--record", help="also record to this file (never drops, even offline)")
     p.add_argument(
@@ -73,6 +74,19 @@ def add_stream_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--ca-file", help="CA bundle to verify an rtmps:// server with")
     g.add_argument(
+        "--whip-token",
+        help="the Bearer token of an http(s):// WHIP endpoint; better $WHIP_TOKEN: any local "
+        "user sees a command line in `ps`",
+    )
+    g.add_argument(
+        "--ice-server",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="a STUN or TURN server for WHIP: stun:host[:port] or "
+        "turn:USER:PASSWORD@host[:port][?transport=udp|tcp] (repeat for several)",
+    )
+    g.add_argument(
         "--insecure",
         action="store_true",
         help="rtmps:// without certificate verification (not recommended)",
@@ -108,9 +122,10 @@ def add_stream_arguments(p: argparse.ArgumentParser) -> None:
         nargs="?",
         const="on",
         default=StreamConfig.adaptive_bitrate,
-        choices=["off", "on", "shared"],
+        choices=["auto", "off", "on", "shared"],
         help="lower the video bitrate to what the link carries (shared: with several "
-        "destinations, follow the slowest healthy one)",
+        "destinations, follow the slowest healthy one; auto, the default: shared with a "
+        "WHIP destination, else off)",
     )
     g.add_argument(
         "--min-video-bitrate",

@@ -4,7 +4,10 @@ record) until stopped."""
 from __future__ import annotations
 
 import argparse
+import logging
 import math
+import os
+import sys
 
 from ionia.checks import check_number, parse_bitrate
 from ionia.cli.arguments import media_options
@@ -14,6 +17,8 @@ from ionia.cli.urls import resolve_target
 from ionia.output.reconnect import ReconnectPolicy
 from ionia.recorder import VideoAudioRecorder
 from ionia.streamer import VideoAudioStreamer
+
+log = logging.getLogger("ionia.cli")
 
 __all__ = ["check_duration", "configure", "run", "run_record"]
 
@@ -55,6 +60,12 @@ def configure(args: argparse.Namespace) -> tuple[VideoAudioStreamer, bool]:
         wait_for_ingest=args.wait_for_ingest,
     )
     target = resolve_target(args)
+    if "--whip-token" in sys.argv:
+        log.warning(
+            "--whip-token puts the token in this command line, which any local user can "
+            "read (ps): prefer WHIP_TOKEN in the environment"
+        )
+    whip_token = args.whip_token or os.environ.get("WHIP_TOKEN", "").strip() or None
     streamer.initialize(
         target.urls,
         service=target.service,
@@ -70,6 +81,8 @@ def configure(args: argparse.Namespace) -> tuple[VideoAudioStreamer, bool]:
         stop_timeout=args.stop_timeout,
         tls_verify=not args.insecure,
         ca_file=args.ca_file,
+        whip_token=whip_token,
+        ice_servers=args.ice_server,
         reconnect=policy,
         **media_options(args),
     )

@@ -105,6 +105,40 @@ class StatsCollector(Collector):
                 dropped.add_metric(where, self._total("packets_dropped", where, lost))
         yield packets
         yield dropped
+        yield from self._webrtc(dests)
+
+    def _webrtc(self, dests: list[dict[str, Any]]) -> Iterator[Metric]:
+        """What WebRTC (WHIP) receivers report; RTMP destinations and files have no row."""
+        label = ["destination"]
+        rtt = GaugeMetricFamily("ionia_rtt_seconds", "Round-trip time (WHIP).", labels=label)
+        estimate = GaugeMetricFamily(
+            "ionia_receiver_estimate_bits_per_second",
+            "What the receiver estimates the path takes (WHIP, REMB).",
+            labels=label,
+        )
+        loss = GaugeMetricFamily(
+            "ionia_loss_ratio", "Share of packets the receiver lost (WHIP).", labels=label
+        )
+        nacks = CounterMetricFamily(
+            "ionia_nacks", "Packets the receiver asked for again (WHIP).", labels=label
+        )
+        requests = CounterMetricFamily(
+            "ionia_keyframe_requests", "Keyframes the receiver asked for (WHIP).", labels=label
+        )
+        for d in dests:
+            where = [d["destination"]]
+            if d.get("nacks") is None:
+                continue
+            nacks.add_metric(where, self._total("nacks", where, float(d["nacks"])))
+            requests.add_metric(
+                where, self._total("keyframe_requests", where, float(d["keyframe_requests"]))
+            )
+            loss.add_metric(where, float(d["loss"] or 0.0))
+            if d.get("rtt_ms") is not None:
+                rtt.add_metric(where, float(d["rtt_ms"]) / 1000)
+            if d.get("receiver_estimate_kbps") is not None:
+                estimate.add_metric(where, float(d["receiver_estimate_kbps"]) * 1000)
+        yield from (rtt, estimate, loss, nacks, requests)
 
     def _stream(self, stats: dict[str, Any]) -> Iterator[Metric]:
         yield InfoMetricFamily("ionia_encoder", "The video encoder in use.",

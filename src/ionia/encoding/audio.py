@@ -1,4 +1,5 @@
-"""The AudioEngine (the stream's clock master) and its AAC encoder.
+"""The AudioEngine (the stream's clock master) and its encoders: AAC for RTMP and files,
+Opus for WebRTC, both from the same samples.
 
 The engine produces exactly ``elapsed × 48000`` samples: it pulls from its source whatever
 the master clock says is due, whether or not the device kept up (a late device is silence,
@@ -9,9 +10,9 @@ from the same clock, stays in sync by construction.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from fractions import Fraction
-from typing import Any
+from typing import Any, cast
 
 import av
 import numpy as np
@@ -28,25 +29,38 @@ log = logging.getLogger("ionia.encoding")
 AAC_FRAME = 1024
 
 
-class AacEncoder:
-    """48 kHz stereo AAC-LC with a global header (AudioSpecificConfig in ``extradata``)."""
+#: codec → (FFmpeg encoder, its sample format, options, the highest bitrate it takes)
+ENCODERS = {
+    "aac": ("aac", "fltp", {"flags": "+global_header"}, 512_000),
+    # 20 ms frames (PyAV re-chunks our 1024-sample frames into them), tuned for music and
+    # speech alike, as browsers send it
+    "opus": ("libopus", "flt", {"application": "audio", "frame_duration": "20"}, 510_000),
+}
 
-    def __init__(self, bitrate: int) -> None:
-        self._bitrate = bitrate
+
+class AudioEncoder:
+    """48 kHz stereo AAC-LC (AudioSpecificConfig in ``extradata``) or Opus."""
+
+    def __init__(self, bitrate: int, codec: str = "aac") -> None:
+        self.codec = codec
+        self._bitrate = min(bitrate, ENCODERS[codec][3])
         self._ctx: av.AudioCodecContext | None = None
 
     def open(self) -> None:
+        name, sample_format, options, _ = ENCODERS[self.codec]
         try:
-            ctx = av.CodecContext.create("aac", "w")
+            ctx = cast(av.AudioCodecContext, av.CodecContext.create(name, "w"))
             ctx.sample_rate = SAMPLE_RATE
             ctx.layout = "stereo"
-            ctx.format = "fltp"
+            ctx.format = sample_format
             ctx.bit_rate = self._bitrate
             ctx.time_base = Fraction(1, SAMPLE_RATE)
-            ctx.options = {"flags": "+global_header"}
+            ctx.options = dict(options)
             ctx.open()
         except (av.FFmpegError, ValueError) as exc:
-            raise EncoderError(f"the AAC encoder could not be opened: {exc}") from None
+            raise EncoderError(
+                f"the {self.codec.upper()} encoder could not be opened: {exc}"
+            ) from None
         self._ctx = ctx
 
     @property
@@ -66,9 +80,10 @@ class AacEncoder:
         try:
             packets = ctx.encode(frame)
         except av.FFmpegError as exc:
-            raise EncoderError(f"AAC encoding failed: {exc}") from None
-        # The encoder's first packet (pts -1024) holds only its priming delay. FLV has no
-        # edit list to skip it, so a player would play it and shift all audio 21 ms late.
+            raise EncoderError(f"{self.codec.upper()} encoding failed: {exc}") from None
+        # The encoder's first packet (AAC: pts -1024) holds only its priming delay. FLV has
+        # no edit list to skip it, so a player would play it and shift all audio 21 ms late
+        # (RTP has none either, for Opus's).
         return [self._wrap(p, capture_time) for p in packets if (p.pts or 0) >= 0]
 
     def flush(self) -> list[EncodedPacket]:
@@ -89,6 +104,7 @@ class AacEncoder:
             dts_ms=ms,
             keyframe=True,
             capture_time=capture_time,
+            codec=self.codec,
         )
 
     def close(self) -> None:
@@ -101,7 +117,7 @@ class AudioEngine:
     def __init__(
         self,
         source: AudioSource,
-        encoder: AacEncoder,
+        encoders: Sequence[AudioEncoder],
         clock: MasterClock,
         deliver: Callable[[EncodedPacket], None],
         on_error: Callable[[BaseException], None],
@@ -109,7 +125,8 @@ class AudioEngine:
         video_latency_s: float = 0.0,
     ) -> None:
         self._source = source
-        self._encoder = encoder
+        #: each codec an output takes (AAC, Opus), encoded from the same samples
+        self._encoders = tuple(encoders)
         self._clock = clock
         self._deliver = deliver
         self._on_error = on_error
@@ -155,13 +172,15 @@ class AudioEngine:
         capture_time = self._clock.monotonic_at((start + AAC_FRAME) / SAMPLE_RATE)
         # Stamp samples at their capture time: a device's buffering is not an A/V offset.
         # The first frames then fall before zero and the encoder leaves them out.
-        for packet in self._encoder.encode(samples, start - self._latency_samples, capture_time):
-            self._deliver(packet)
+        for encoder in self._encoders:
+            for packet in encoder.encode(samples, start - self._latency_samples, capture_time):
+                self._deliver(packet)
         self.samples_produced = start + AAC_FRAME
 
     def stop(self, timeout: float = 2.0) -> None:
         """Stop producing, then hand on what the encoder still holds (its last frame)."""
         if not self._worker.stop(timeout):
             return  # still running: the encoder is not ours to flush
-        for packet in self._encoder.flush():
-            self._deliver(packet)
+        for encoder in self._encoders:
+            for packet in encoder.flush():
+                self._deliver(packet)

@@ -52,6 +52,8 @@ class EncoderOptions:
     #: the encoder's preset (H.264's default; HEVC's and AV1's: codec_options.DEFAULT_PRESETS)
     preset: str = "veryfast"
     tune: str = "zerolatency"
+    #: "high"; "baseline" (Constrained Baseline without B-frames) when a WebRTC receiver
+    #: must decode it: Firefox's OpenH264 decodes nothing else
     profile: str = "high"
     bframes: int = 0
     #: VBV buffer in seconds of bitrate; 1 s is what services recommend for CBR
@@ -114,7 +116,9 @@ def _options(name: str, s: VideoEncoderSettings) -> dict[str, str]:
     if name == "h264_qsv":
         return {**common, "preset": "veryfast", "profile": s.profile, "forced_idr": "1"}
     if name == "h264_amf":
-        return {**common, "usage": "ultralowlatency", "rc": "cbr", "profile": s.profile}
+        # AMF's only Baseline is the constrained one, by that name
+        profile = "constrained_baseline" if s.profile == "baseline" else s.profile
+        return {**common, "usage": "ultralowlatency", "rc": "cbr", "profile": profile}
     return common
 
 

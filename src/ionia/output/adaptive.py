@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from ionia.output.bitrate_control import AdaptiveSettings, BitrateController
+from ionia.output.receiver_rate import ReceiverRate
 from ionia.worker import Worker
 
 if TYPE_CHECKING:
@@ -39,6 +40,8 @@ class AdaptiveBitrate:
         #: by id(), each with the output it belongs to: holding the output keeps its id from
         #: being reused by a new output (after a rotation) while the entry exists
         self._controllers: dict[int, tuple[Output, BitrateController]] = {}
+        #: by id(), as the controllers (removed with them)
+        self._receiver_rates: dict[int, ReceiverRate] = {}
         self._worker = Worker("ionia-abr", self._run, on_crash=on_crash or self._crashed)
         self.bitrate = settings.target
 
@@ -54,6 +57,7 @@ class AdaptiveBitrate:
         current = {id(o) for o in outputs}
         for gone in [key for key in self._controllers if key not in current]:
             del self._controllers[gone]
+            self._receiver_rates.pop(gone, None)
         live = [o for o in outputs if o.is_network and o.failed is None and o.connected]
         bitrates = []
         for output in live:
@@ -67,10 +71,26 @@ class AdaptiveBitrate:
             # about 1.3 s, well before the 2 s span limit.
             fill = max(stats.latency_ms / limits.max_latency_ms, stats.packets / limits.max_packets)
             controller.update(now, output.sender.delivery(), fill, stats.bytes)
-            bitrates.append(controller.bitrate)
+            bitrates.append(self._heeding_receiver(output, controller.bitrate))
         if bitrates and min(bitrates) != self.bitrate:
             self.bitrate = min(bitrates)
             self._set_bitrate(self.bitrate)
+
+    def _heeding_receiver(self, output: Output, bitrate: int) -> int:
+        """At most what a WebRTC receiver's reports allow (``receiver_rate``): UDP queues
+        nothing on our side, so the receiver is where congestion shows."""
+        feedback = output.sender.feedback()
+        if feedback is None:
+            return bitrate
+        settings = self._settings
+        rate = self._receiver_rates.get(id(output))
+        if rate is None:
+            audio = settings.audio_bitrate
+            rate = ReceiverRate(
+                start=bitrate + audio, floor=settings.floor + audio, ceiling=settings.target + audio
+            )
+            self._receiver_rates[id(output)] = rate
+        return max(settings.floor, min(bitrate, rate.update(feedback) - settings.audio_bitrate))
 
     def _crashed(self, exc: BaseException) -> None:
         log.error("adaptive bitrate stopped (%s): the video bitrate stays at %d", exc, self.bitrate)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from ionia.buffer import BufferConfig, StreamBuffer
 from ionia.errors import IoniaError
@@ -18,8 +19,10 @@ from ionia.output.reconnect import ReconnectPolicy
 from ionia.output.rtmp_sink import RtmpSink
 from ionia.output.sender import Sender
 from ionia.output.sink import Sink, StreamHeaders
-from ionia.packet import EncodedPacket
+from ionia.packet import EncodedPacket, MediaKind
 from ionia.stats import DestinationStats
+from ionia.whip.feedback import Feedback
+from ionia.whip.ice import IceServer
 
 #: a recording's buffer: bounded only against a disk that stops for minutes
 RECORDING_BUFFER = BufferConfig(max_packets=1_000_000, max_latency_ms=600_000)
@@ -36,9 +39,24 @@ class SinkOptions:
     ca_file: str | None = None
     #: the stream's video + audio bit/s, which sizes the socket buffer and ack window
     bitrate: int = 5_000_000
+    #: STUN/TURN servers of a WHIP session
+    ice_servers: tuple[IceServer, ...] = ()
 
 
-def make_sink(destination: Destination, options: SinkOptions) -> Sink:
+def make_sink(
+    destination: Destination, options: SinkOptions, on_keyframe_request: Callable[[], None]
+) -> Sink:
+    if destination.whip is not None:
+        # Imported here: aiortc takes a while to load, and only WHIP needs it.
+        from ionia.output.whip_sink import WhipSink
+
+        return WhipSink(
+            destination.whip,
+            ice_servers=options.ice_servers,
+            connect_timeout=options.connect_timeout,
+            io_timeout=options.io_timeout,
+            on_keyframe_request=on_keyframe_request,
+        )
     if destination.url is not None:
         return RtmpSink(
             destination.url,
@@ -77,7 +95,7 @@ class Output:
         self.sender = Sender(
             destination=destination.display,
             buffer=self.buffer,
-            make_sink=lambda: make_sink(destination, sink_options),
+            make_sink=lambda: make_sink(destination, sink_options, on_keyframe_request),
             headers=headers,
             policy=policy,
             on_fatal=self._fatal,
@@ -87,7 +105,12 @@ class Output:
 
     @property
     def is_network(self) -> bool:
-        return self.destination.url is not None
+        return self.destination.is_network
+
+    @property
+    def audio_codec(self) -> str:
+        """The audio this output sends: Opus to WebRTC, AAC to the rest."""
+        return "opus" if self.destination.whip is not None else "aac"
 
     def _fatal(self, exc: IoniaError) -> None:
         self.failed = exc
@@ -99,7 +122,9 @@ class Output:
             self.sender.connect_first()
 
     def put(self, packet: EncodedPacket) -> None:
-        self.buffer.put(packet)
+        """Queue ``packet``: all video, and the audio in this output's codec."""
+        if packet.kind is MediaKind.VIDEO or packet.codec == self.audio_codec:
+            self.buffer.put(packet)
 
     def start(self) -> None:
         self.sender.start()
@@ -148,4 +173,19 @@ class Output:
             latency_p99_ms=s.latency_p99_ms,
             first_byte_at=s.first_byte_at,
             last_error=str(self.failed) if self.failed else s.last_error,
+            **receiver_figures(self.sender.feedback()),
         )
+
+
+def receiver_figures(feedback: Feedback | None) -> dict[str, Any]:
+    """The statistics of what a WebRTC receiver reports (all None from other peers)."""
+    if feedback is None:
+        return {}
+    estimate = feedback.estimate_bps
+    return {
+        "rtt_ms": None if feedback.rtt_ms is None else round(feedback.rtt_ms, 1),
+        "loss": round(feedback.loss, 4),
+        "nacks": feedback.nacks,
+        "keyframe_requests": feedback.keyframe_requests,
+        "receiver_estimate_kbps": None if estimate is None else round(estimate / 1000, 1),
+    }

@@ -31,6 +31,7 @@ from ionia.output.reconnect import ReconnectPolicy, Retries
 from ionia.output.send_stats import Outages, SenderStats, Throughput, sender_stats
 from ionia.output.sink import Delivery, Sink, StreamHeaders
 from ionia.packet import EncodedPacket, MediaKind
+from ionia.whip.feedback import Feedback, after
 from ionia.worker import Worker, describe
 
 log = logging.getLogger("ionia.sender")
@@ -72,6 +73,8 @@ class Sender:
         self._lock = threading.Lock()  # guards the counters read by stats()
         self._bytes_closed = 0  # bytes of sessions already over
         self._acked_closed = 0
+        #: what the receivers of sessions already over reported, their counts summed
+        self._feedback_closed: Feedback | None = None
         self._throughput = Throughput()
         self._outages = Outages()
         self._ever_up = False  # a session was published once (rejections may then be retried)
@@ -166,6 +169,14 @@ class Sender:
             if sink is None or in_flight is None:
                 return Delivery(self._bytes_sent_locked())
             return Delivery(self._acked_closed + sink.bytes_acked, in_flight)
+
+    def feedback(self) -> Feedback | None:
+        """What the receivers report (WebRTC): the live session's last figures, with the
+        counts of the sessions before it added; None from peers that report nothing."""
+        with self._lock:
+            sink, before = self._sink, self._feedback_closed
+        now = sink.feedback() if sink is not None else None
+        return before if now is None else after(before, now)
 
     @property
     def video_sent(self) -> int:
@@ -319,9 +330,12 @@ class Sender:
         except (IoniaError, OSError) as exc:
             log.debug("%s: close: %s", self._destination, exc)
             sink.abort()
+        last = sink.feedback()
         with self._lock:
             self._bytes_closed += sink.bytes_sent
             self._acked_closed += sink.bytes_acked
+            if last is not None:
+                self._feedback_closed = after(self._feedback_closed, last)
             self._sink = None
         if unfinished is not None and self._fatal_error is None:
             self._fatal(unfinished)

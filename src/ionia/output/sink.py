@@ -1,4 +1,4 @@
-"""Where the sender thread puts packets: an RTMP(S) session or a local file.
+"""Where the sender thread puts packets: an RTMP(S) or WHIP session, or a local file.
 
 A sink is opened for one session (one connection, one file) and is never reused: a
 reconnect builds a new one, so no state of a dead session can leak into the next.
@@ -10,6 +10,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from ionia.packet import EncodedPacket
+from ionia.whip.feedback import Feedback
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,6 +45,9 @@ class Delivery:
 class Sink(ABC):
     """One session of one destination. Only the sender thread calls these, except ``abort``."""
 
+    #: the audio this sink sends: AAC (RTMP, files) or Opus (WebRTC)
+    audio_codec = "aac"
+
     @abstractmethod
     def open(self, headers: StreamHeaders, *, rebase: bool) -> None:
         """Connect/create and write the headers. With ``rebase``, the session's timeline
@@ -65,6 +69,10 @@ class Sink(ABC):
     @abstractmethod
     def abort(self) -> None:
         """From another thread: make a blocked ``write`` return at once; idempotent."""
+
+    def feedback(self) -> Feedback | None:
+        """What the receiver reports (WebRTC); None from a sink whose peer reports nothing."""
+        return None
 
     @property
     @abstractmethod

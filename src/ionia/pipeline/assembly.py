@@ -17,7 +17,7 @@ from ionia.capture.factory import create_audio_source, create_video_source
 from ionia.checks import even_size
 from ionia.clock import MasterClock
 from ionia.config import StreamConfig
-from ionia.encoding.audio import AacEncoder, AudioEngine
+from ionia.encoding.audio import AudioEncoder, AudioEngine
 from ionia.encoding.selection import ALIASES
 from ionia.encoding.video import EncoderOptions, VideoEncoder, VideoEncoderSettings
 from ionia.encoding.video_pump import VideoPump
@@ -61,7 +61,9 @@ class Pipeline:
         self._on_output_failed = on_output_failed
         self._video_source: VideoSource | None = None
         self._audio_source: AudioSource | None = None
-        self._audio_encoder: AacEncoder | None = None
+        #: the AAC encoder (RTMP, files), None when every output is WebRTC or no audio
+        self._audio_encoder: AudioEncoder | None = None
+        self._opus_encoder: AudioEncoder | None = None
         self._headers: StreamHeaders | None = None
         self._engine: AudioEngine | None = None
         self._adaptive: AdaptiveBitrate | None = None
@@ -86,9 +88,14 @@ class Pipeline:
         if self._audio_source is not None:
             self._audio_source.open()
         if self._audio_source is not None:
-            self._audio_encoder = AacEncoder(config.audio_bitrate)
-            self._audio_encoder.open()
-        audio = self._audio_encoder
+            outputs = [*config.destinations, *([config.record] if config.record else [])]
+            if any(d.whip is None for d in outputs):
+                self._audio_encoder = AudioEncoder(config.audio_bitrate, "aac")
+                self._audio_encoder.open()
+            if any(d.whip is not None for d in outputs):
+                self._opus_encoder = AudioEncoder(config.audio_bitrate, "opus")
+                self._opus_encoder.open()
+        encoders = [e for e in (self._audio_encoder, self._opus_encoder) if e is not None]
         width, height = config.size or even_size(*video_source.size)
         video = self._open_video(config.encoding, width, height)
         try:
@@ -108,10 +115,10 @@ class Pipeline:
             self._connect_outputs()
         self._clock = clock = MasterClock(offset=self._clock_offset)
         self.pump = VideoPump(video_source, video, clock, config.fps, self.deliver, self._on_fail)
-        if self._audio_source is not None and audio is not None:
+        if self._audio_source is not None and encoders:
             self._engine = AudioEngine(
                 self._audio_source,
-                audio,
+                encoders,
                 clock,
                 self.deliver,
                 self._on_fail,
@@ -122,6 +129,8 @@ class Pipeline:
     def _open_video(self, options: EncoderOptions, width: int, height: int) -> VideoEncoder:
         """Open the video encoder and make the headers every new session starts with."""
         config, audio = self.config, self._audio_encoder
+        if any(d.whip is not None for d in config.destinations):
+            options = replace(options, profile="baseline")  # what every browser decodes
         self.video_encoder = video = VideoEncoder(
             VideoEncoderSettings.of(
                 options, width=width, height=height, fps=config.fps, bitrate=config.video_bitrate
@@ -134,7 +143,7 @@ class Pipeline:
             fps=config.fps,
             video_bitrate=config.video_bitrate,
             video_config=video.extradata,
-            audio_bitrate=config.audio_bitrate if audio else None,
+            audio_bitrate=config.audio_bitrate if self._audio_source is not None else None,
             audio_config=audio.extradata if audio else None,
             encoder=f"Ionia ({video.name})",
             codec=options.codec,
@@ -152,7 +161,7 @@ class Pipeline:
 
     def _new_adaptive(self, video: VideoEncoder) -> AdaptiveBitrate | None:
         config = self.config
-        network = [d for d in config.destinations if d.url is not None]
+        network = [d for d in config.destinations if d.is_network]
         if config.adaptive_bitrate == "off" or not network:
             return None
         if not video.live_bitrate:
@@ -205,6 +214,7 @@ class Pipeline:
                 tls_verify=config.tls_verify,
                 ca_file=config.ca_file,
                 bitrate=config.video_bitrate + (config.audio_bitrate if config.has_audio else 0),
+                ice_servers=config.ice_servers,
             ),
             headers=self._headers,
             policy=self.policy,
@@ -217,8 +227,8 @@ class Pipeline:
     def deliver(self, packet: EncodedPacket) -> None:
         if packet.kind is MediaKind.VIDEO:
             self.video_packets += 1
-        else:
-            self.audio_packets += 1
+        elif packet.codec == ("aac" if self._audio_encoder is not None else "opus"):
+            self.audio_packets += 1  # the stream's audio once, whatever codecs carry it
         self.destinations.put(packet)
 
     def request_keyframe(self) -> None:
@@ -261,6 +271,7 @@ class Pipeline:
         for part in (
             self.video_encoder,
             self._audio_encoder,
+            self._opus_encoder,
             self._video_source,
             self._audio_source,
         ):
