@@ -21,12 +21,14 @@ reliability: system-deps $(STAMP)
 	$(PY) -m pytest -q tests/reliability/test_hostile.py
 	$(PY) benchmarks/reliability_report.py
 
-# about 22 minutes on 2 cores; BENCH_ARGS is passed to all three (e.g. --rounds 1 --no-doc)
+# about 22 minutes on 2 cores; BENCH_ARGS is passed to the timed ones (e.g. --rounds 1 --no-doc)
 bench: system-deps-bench $(STAMP)
 	$(PY) benchmarks/pipeline.py --rounds 5 --seconds 15 $(BENCH_ARGS)
 	$(PY) benchmarks/realjob.py --rounds 5 --seconds 15 $(BENCH_ARGS)
 	$(PY) benchmarks/latency.py --rounds 2 --seconds 30 $(BENCH_ARGS)
 	$(PY) benchmarks/scaler.py
+	$(PY) benchmarks/startup.py --rounds 10 $(BENCH_ARGS)
+	$(PY) benchmarks/whip_stack.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

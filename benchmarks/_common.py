@@ -139,6 +139,17 @@ def machine() -> dict[str, str]:
     }
 
 
+def load_note(before: tuple[float, float, float]) -> str:
+    """The machine's load over a run (``before`` = ``os.getloadavg()`` at its start): on a
+    shared machine other work runs beside a benchmark, and a reader should know."""
+    after = os.getloadavg()
+    return (
+        f"load average (1 min) {before[0]:.2f} at the start and {after[0]:.2f} at the end, on "
+        f"{os.cpu_count()} cores: above about 1 per core, other work was competing and the "
+        "figures are noisier for it"
+    )
+
+
 # -- output --------------------------------------------------------------------------------
 
 

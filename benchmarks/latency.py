@@ -41,7 +41,11 @@ SKELETON = (
     "# Performance\n\n<!-- BEGIN latency (generated: do not edit) -->\n<!-- END latency -->\n"
 )
 LABELS = {"ionia": "Ionia", "ffmpeg": "ffmpeg CLI", "gstreamer": "GStreamer",
-          "ionia-probed": "Ionia (probed)"}  # fmt: skip
+          "ionia-whip": "Ionia over WHIP", "ionia-probed": "Ionia (probed)"}  # fmt: skip
+#: the publishers by default: the three of realjob.py over RTMP, and Ionia over WHIP
+PUBLISHERS = (*desk.PEERS, "ionia-whip")
+#: the bearer token of the benchmark's WHIP endpoint (given to Ionia as $WHIP_TOKEN)
+WHIP_TOKEN = "latency-bench-token"
 #: seconds after the painter starts before the first flash (publisher and viewer are up)
 WARM_S = 4.0
 #: a flash whose paint bracket is wider (the painter was descheduled) is left out, counted
@@ -193,6 +197,8 @@ def publisher_argv(
     if peer == "ionia-probed":
         inner = desk.ionia_argv(url, fps, stats)[3:]  # without "python -m ionia"
         return worker_argv("probe", str(tmp / f"{key}.probe.json"), *inner)
+    if peer == "ionia-whip":  # the same command line; the token comes in $WHIP_TOKEN
+        return desk.ionia_argv(url, fps, stats)
     return desk.peer_argv(peer, url, stage, fps, stats)
 
 
@@ -213,25 +219,38 @@ def one_run(stage: desk.Stage, peer: str, r: int, case: str, fps: int,
     stage.start_painter(seed=1000 + 97 * r + len(key), flash_log=flashes_path,
                         flash_start=WARM_S)  # fmt: skip
     player = stage.play(args.seconds + 6)
-    url = stage.nginx.url(key)
-    pub = subprocess.Popen(publisher_argv(peer, url, stage, fps, tmp, key), env=stage.env,
+    env, whip = stage.env, None
+    if peer == "ionia-whip":  # the viewer is an aiortc WHIP endpoint in this process
+        from _whip_viewer import WhipViewer
+
+        whip = WhipViewer(token=WHIP_TOKEN).start()
+        url, env = whip.url, {**env, "WHIP_TOKEN": WHIP_TOKEN}
+    else:
+        url = stage.nginx.url(key)
+    pub = subprocess.Popen(publisher_argv(peer, url, stage, fps, tmp, key), env=env,
                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                            stderr=subprocess.PIPE)  # fmt: skip
     time.sleep(1.0)
-    view = subprocess.Popen(worker_argv("viewer", url, str(view_path)), stderr=subprocess.PIPE)
+    view = None
+    if whip is None:
+        view = subprocess.Popen(worker_argv("viewer", url, str(view_path)),
+                                stderr=subprocess.PIPE)  # fmt: skip
     time.sleep(args.seconds)
     rc = stop(pub, signal.SIGINT, 20)
     # the viewer waits in FFmpeg's read for a stream that has ended; it wrote every picture
-    vrc = stop(view, signal.SIGTERM, 1)
+    vrc = stop(view, signal.SIGTERM, 1) if view is not None else None
     stage.stop_painter()
     player.terminate()
     player.wait(5)
     result: dict = {"case": case, "peer": peer, "round": r, "rc": rc}
     flashes = [json.loads(line) for line in flashes_path.read_text().splitlines()]
-    frames = [json.loads(line) for line in view_path.read_text().splitlines()] if (
-        view_path.exists()) else []  # fmt: skip
-    opened = next((f["open"] for f in frames if "open" in f), None)
-    pictures = [f for f in frames if "t" in f]
+    if whip is not None:
+        opened, pictures = whip_pictures(whip)
+    else:
+        frames = [json.loads(line) for line in view_path.read_text().splitlines()] if (
+            view_path.exists()) else []  # fmt: skip
+        opened = next((f["open"] for f in frames if "open" in f), None)
+        pictures = [f for f in frames if "t" in f]
     measured = flash_latencies(flashes, pictures)
     result |= {
         "ok": rc in (0, 130, 255) and bool(measured),
@@ -243,12 +262,23 @@ def one_run(stage: desk.Stage, peer: str, r: int, case: str, fps: int,
         "decode_ms": [round(m["decode"], 2) for m in measured],
         "viewer_open": round(opened - pictures[0]["t"], 3) if opened and pictures else None,
     }
+    if whip is not None:
+        result |= {
+            "pictures": len(pictures),
+            **{
+                f"{k}_ms": [None if m[k] is None else round(m[k], 2) for m in measured]
+                for k in ("to_first", "spread", "hold")
+            },
+            "every_picture_median_ms": every_picture(pictures),
+        }
     if not result["ok"]:
-        assert pub.stderr is not None and view.stderr is not None
+        assert pub.stderr is not None
         published = pub.stderr.read().decode(errors="replace")[-800:]
-        viewed = view.stderr.read().decode(errors="replace")[-800:]
+        viewed = f"{len(pictures)} pictures"
+        if view is not None and view.stderr is not None:
+            viewed = view.stderr.read().decode(errors="replace")[-800:]
         result["stderr"] = f"{published} | viewer {vrc}: {viewed}"
-    for pipe in (pub.stderr, view.stderr):
+    for pipe in (pub.stderr, view.stderr if view is not None else None):
         if pipe is not None:
             pipe.close()
     stats_path = tmp / f"{key}.json"
@@ -260,6 +290,42 @@ def one_run(stage: desk.Stage, peer: str, r: int, case: str, fps: int,
     if probe_path.exists():
         result["parts"] = breakdown(json.loads(probe_path.read_text()), flashes, measured)
     return result
+
+
+def whip_pictures(whip) -> tuple[float | None, list[dict]]:  # type: ignore[no-untyped-def]
+    """Stop the WHIP viewer; (its POST instant, the pictures as the RTMP viewer logs them).
+
+    "arrived" is when the picture's last RTP packet reached aiortc's receiver (the RTMP
+    viewer's is when FFmpeg's demuxer returned the packet), "released" when aiortc's jitter
+    buffer let it go to the decoder: when the first packet of the next picture came.
+    """
+    try:
+        session = whip.sessions[0] if whip.sessions else None
+        if session is not None:
+            session.wait_for(lambda s: s.closed, 3)  # Ionia DELETEs at stop
+    finally:
+        whip.stop()
+    if session is None:
+        return None, []
+    rec = whip.pictures(session)
+    pictures = []
+    for p in rec.pictures:
+        first_last = rec.packets.get(p["rtp"])
+        pictures.append({"t": p["t"], "arrived": first_last[1] if first_last else p["t"],
+                         "first": first_last[0] if first_last else None,
+                         "released": rec.released(p["rtp"]), "flash": p["flash"],
+                         "code": p["code"]})  # fmt: skip
+    return session.created, pictures
+
+
+def every_picture(pictures: list[dict]) -> dict:
+    """The WHIP viewer's share for every picture, medians (ms)."""
+    hold = [1000 * (p["released"] - p["arrived"]) for p in pictures if p.get("released")]
+    decode = [1000 * (p["t"] - p["released"]) for p in pictures if p.get("released")]
+    total = [1000 * (p["t"] - p["arrived"]) for p in pictures]
+    spread = [1000 * (p["arrived"] - p["first"]) for p in pictures if p.get("first")]
+    return {k: round(statistics.median(v), 2) if v else None for k, v in
+            (("spread", spread), ("hold", hold), ("decode", decode), ("total", total))}  # fmt: skip
 
 
 def flash_latencies(flashes: list[dict], pictures: list[dict]) -> list[dict]:
@@ -281,9 +347,14 @@ def flash_latencies(flashes: list[dict], pictures: list[dict]) -> list[dict]:
         if 1000 * (f["after"] - f["before"]) > MAX_BRACKET_MS:
             continue  # when it was drawn is not known well enough
         mid = (f["before"] + f["after"]) / 2
+        # WHIP: when its first RTP packet came, when aiortc's jitter buffer let it go
+        first, released = hit.get("first"), hit.get("released")
         out.append({"at": mid, "t": hit["t"], "latency": 1000 * (hit["t"] - mid),
                     "bracket": 1000 * (f["after"] - f["before"]),
-                    "decode": 1000 * (hit["t"] - hit["arrived"])})  # fmt: skip
+                    "decode": 1000 * (hit["t"] - hit["arrived"]),
+                    "to_first": 1000 * (first - mid) if first else None,
+                    "spread": 1000 * (hit["arrived"] - first) if first else None,
+                    "hold": 1000 * (released - hit["arrived"]) if released else None})  # fmt: skip
     return out
 
 
@@ -399,7 +470,7 @@ def tables(runs: list[dict], args: argparse.Namespace) -> str:
     header = ["case", "publisher", "p50 ms (min–max of the runs' p50)", "p95 ms", "p99 ms",
               "max ms", "flashes seen", "paint bracket ms, median / max", "runs",
               "Ionia's own capture → socket p50 / p99 ms"]  # fmt: skip
-    out = common.markdown_table(header, rows)
+    out = common.markdown_table(header, rows) + whip_split(runs)
     probed = [r for r in runs if r.get("parts")]
     if probed:
         names = {
@@ -436,6 +507,58 @@ def tables(runs: list[dict], args: argparse.Namespace) -> str:
     return out
 
 
+def whip_split(runs: list[dict]) -> str:
+    """The viewer's share of a flash, aiortc's (WHIP) against FFmpeg's (RTMP)."""
+    rows = []
+    for case in dict.fromkeys(r["case"] for r in runs):
+        mine = [r for r in runs if r["case"] == case and r["ok"]]
+        whip = [r for r in mine if r["peer"] == "ionia-whip"]
+        if not whip:
+            continue
+
+        def got(key: str, whip: list[dict] = whip) -> list[float]:
+            return [x for r in whip for x in r[key] if x is not None]
+
+        hold = got("hold_ms")
+        total = [x for r in whip for x in r["decode_ms"]]
+        every = [r["every_picture_median_ms"] for r in whip]
+
+        def med(values: list[float]) -> str:
+            return _fmt(statistics.median(values), 2) if values else "n/a"
+
+        def med_every(key: str, every: list[dict] = every) -> str:
+            return _fmt(common.median([e.get(key) for e in every]), 2)
+
+        pairs = [(t, h) for r in whip for t, h in zip(r["decode_ms"], r["hold_ms"], strict=True)]
+        decode = [t - h for t, h in pairs if h is not None]
+        rows += [
+            [case, "WHIP: screen change → the first RTP packet of the picture showing it "
+             "reaches the viewer", med(got("to_first_ms")), ""],
+            [case, "WHIP: → its last RTP packet", med(got("spread_ms")), med_every("spread")],
+            [case, "WHIP: → aiortc's jitter buffer lets it go "
+             "(the next picture's first packet)", med(hold), med_every("hold")],
+            [case, "WHIP: → decoded, handed to the consumer (PyAV decoder thread, asyncio)",
+             med(decode), med_every("decode")],
+            [case, "WHIP: last RTP packet → decoded picture (the viewer's share)", med(total),
+             med_every("total")],
+        ]  # fmt: skip
+        for peer in (p for p in PUBLISHERS if p != "ionia-whip"):
+            rtmp = [x for r in mine if r["peer"] == peer for x in r["decode_ms"]]
+            if rtmp:
+                rows.append([case, f"RTMP ({LABELS[peer]}): packet from FFmpeg's demuxer → "
+                             "decoded picture", med(rtmp), ""])  # fmt: skip
+    if not rows:
+        return ""
+    return (
+        "\n\nOver WHIP: when the flashed picture reaches the viewer, and the viewer's share "
+        "(aiortc, in the benchmark process; for RTMP, the PyAV viewer's):\n\n"
+        + common.markdown_table(
+            ["case", "step", "ms, median over the flashes seen", "ms, median over every picture"],
+            rows,
+        )
+    )
+
+
 def block(args: argparse.Namespace, tab: str, runs: list[dict]) -> str:
     raw = "\n".join(json.dumps(r) for r in runs)
     command = " ".join(["python", "benchmarks/latency.py", *sys.argv[1:]])
@@ -447,8 +570,9 @@ publisher in ABC/CBA order, {args.seconds:g} s each, flashes every 0.45–1.05 s
 above, at the size and rate of the case. Viewer: PyAV {common.machine()["PyAV"]}, options
 `{viewer_opts}`, one slice-threaded decoder. Percentiles are over every flash seen in all runs
 of a publisher (some sixty flashes at the defaults: p99 is close to the max); a flash whose paint
-bracket is wider than {MAX_BRACKET_MS:g} ms is left out and counted as imprecise.
-
+bracket is wider than {MAX_BRACKET_MS:g} ms is left out and counted as imprecise. During the
+run: {args.load}.
+{whip_note(args)}
 {tab}
 
 <details><summary>Every run (latencies in ms, in flash order)</summary>
@@ -459,12 +583,29 @@ bracket is wider than {MAX_BRACKET_MS:g} ms is left out and counted as imprecise
 </details>"""
 
 
+def whip_note(args: argparse.Namespace) -> str:
+    if "ionia-whip" not in args.peers:
+        return ""
+    import aiortc
+
+    return f"""
+"Ionia over WHIP" is the same `ionia stream` command with a WHIP URL (token in `$WHIP_TOKEN`),
+so H.264 in Constrained Baseline and Opus instead of AAC, adaptive bitrate on (Ionia's default
+with WHIP); its viewer is the tests' aiortc WHIP endpoint (`tests/fixtures/whip_server.py`,
+aiortc {aiortc.__version__}, loopback ICE) running in the benchmark process, reading each
+decoded picture as the RTMP viewer does. The viewer's decode cost is therefore aiortc's, and
+aiortc's jitter buffer holds each picture until the next one's first packet arrives (up to
+a frame interval): the split below gives that share.
+"""
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rounds", type=int, default=2, help="runs per publisher, ABC/CBA (2)")
     p.add_argument("--seconds", type=float, default=30.0, help="stream length (default 30)")
     p.add_argument("--cases", default="1280x720@30", help="WxH@fps, comma-separated")
-    p.add_argument("--peers", default=",".join(desk.PEERS))
+    p.add_argument("--peers", "--publishers", dest="peers", default=",".join(PUBLISHERS),
+                   help=f"comma-separated, of {', '.join(PUBLISHERS)} (default: all)")  # fmt: skip
     p.add_argument("--no-probe", dest="probe", action="store_false",
                    help="skip the probed Ionia run (the per-stage breakdown)")  # fmt: skip
     p.add_argument("--no-doc", action="store_true", help=f"do not rewrite {DOC.name}")
@@ -478,8 +619,13 @@ def main() -> None:
     if args.worker == "probe":
         sys.exit(probe_ionia(Path(args.rest[0]), args.rest[1:]))
     args.peers = tuple(args.peers.split(","))
+    if unknown := set(args.peers) - set(PUBLISHERS):
+        p.error(f"unknown publisher(s) {', '.join(sorted(unknown))}: use {', '.join(PUBLISHERS)}")
+    load = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="ionia-latency-") as tmp:
         runs = benchmark(args, Path(tmp))
+    args.load = common.load_note(load)
+    print(args.load, file=sys.stderr)
     tab = tables(runs, args)
     print(tab)
     if not args.no_doc:
