@@ -27,6 +27,7 @@ bench: system-deps-bench $(STAMP)
 	$(PY) benchmarks/realjob.py --rounds 5 --seconds 15 $(BENCH_ARGS)
 	$(PY) benchmarks/latency.py --rounds 2 --seconds 30 $(BENCH_ARGS)
 	$(PY) benchmarks/scaler.py
+	$(PY) benchmarks/audio_path.py
 	$(PY) benchmarks/startup.py --rounds 10 $(BENCH_ARGS)
 	$(PY) benchmarks/whip_stack.py
 

@@ -503,10 +503,12 @@ def test_flash_and_beep_arrive_together(
     lines.append(f"drift buffers: {drift_stats}")
     summary = "\n".join(lines)
     print(summary)
-    # The stimulus itself is only as punctual as the machine (a busy one has delivered a
-    # beep 11 ms after its flash): it must be sane, and what is judged is what the stream
-    # added to it, i.e. the recorded offset less the stimulus's own.
-    assert len(stimulus) >= 4 and max(abs(s) for s in stimulus) <= 20, summary
+    # The stimulus itself is only as punctual as the machine: its beep has reached the
+    # monitor from 11 up to 53 ms after its flash (paplay's start-up, PulseAudio's
+    # scheduling). What is judged is what the stream added to it, the recorded offset less
+    # the stimulus's own, so the stimulus only has to be well inside the pairing window
+    # (300 ms) for a beep to be paired with its own flash.
+    assert len(stimulus) >= 4 and max(abs(s) for s in stimulus) <= 100, summary
     assert len(offsets) >= 4, summary
     added = statistics.median(offsets) - statistics.median(stimulus)
     assert abs(added) <= 40, f"the stream added {added:+.1f} ms\n{summary}"

@@ -35,6 +35,11 @@ class DriftConfig:
     max_correction: float = 0.005
     #: fill error (ms) at which the correction saturates; smaller = stiffer loop
     full_correction_ms: float = 20.0
+    #: a fill error (ms) within this is left alone: the blocks are handed out as they came
+    #: (a copy, not a resampling) — a device on the same clock as the engine, as PulseAudio's
+    #: monitor usually is, then costs nothing to correct; beyond it the correction grows
+    #: from zero, so the loop settles this much further from the target under real drift
+    dead_band_ms: float = 2.0
     #: time constant of the fill average the controller looks at, so that block-sized
     #: jitter of the device does not wobble the ratio (with the gains above the loop is
     #: critically damped: s^2 + s/tau + k/tau with k = 0.25/s, tau = 1 s)
@@ -139,9 +144,14 @@ class DriftBuffer:
             alpha = 1.0 - math.exp(-count / SAMPLE_RATE / cfg.smoothing_s)
             self._smoothed += (available - count - self._smoothed) * alpha
             error_ms = (self._smoothed - self._target) * 1000 / SAMPLE_RATE
-            correction = cfg.max_correction * error_ms / cfg.full_correction_ms
+            beyond = max(0.0, abs(error_ms) - cfg.dead_band_ms)
+            correction = math.copysign(
+                cfg.max_correction * beyond / cfg.full_correction_ms, error_ms
+            )
             limit = cfg.max_correction
             self._ratio = ratio = 1.0 + max(-limit, min(limit, correction))
+            if ratio == 1.0 and self._copy(out, count):
+                return out
 
             positions = self._frac + ratio * np.arange(count, dtype=np.float64)
             # cubic interpolation needs two samples past the position it reads
@@ -158,6 +168,18 @@ class DriftBuffer:
             self._frac = advance - step
             self._consumed += ratio * usable
         return out
+
+    def _copy(self, out: np.ndarray, count: int) -> bool:
+        """At ratio 1, hand ``count`` samples out as they are; False when the read needs the
+        resampling path (it would underrun). A fractional position left by resampling is
+        rounded to the nearest sample, a shift of at most 10 µs, once."""
+        start = self._start + round(self._frac)
+        if start + count + 2 > self._end:
+            return False
+        self._consumed += start - self._start - self._frac + count
+        out[:] = self._buf[start : start + count]
+        self._start, self._frac = start + count, 0.0
+        return True
 
     def _skip(self, samples: float) -> float:
         """Drop ``samples`` of the oldest audio; returns what is left."""
