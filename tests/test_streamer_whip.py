@@ -125,17 +125,18 @@ def test_rtmp_whip_and_recording_at_once_are_each_complete(
 ):
     server, nginx = whip_server(token=TOKEN), nginx_rtmp(on_publish_key=None)
     record = tmp_path / "rec.mkv"
-    stats = stream_for([nginx.url("mixkey"), server.url], SECONDS, record=str(record))
+    seconds = 5.0  # the 8 s stream above covers WHIP's own figures; this is about all three
+    stats = stream_for([nginx.url("mixkey"), server.url], seconds, record=str(record))
     by_kind = {d["destination"].split(":")[0]: d for d in stats["destinations"]}
     session = server.wait_session(2)
     assert session.decode_errors == 0
-    assert len(session.video_frames) >= 0.97 * SECONDS * FPS
+    assert len(session.video_frames) >= 0.97 * seconds * FPS
     for path in (nginx.recording("mixkey"), record):
         got = probe(path)
         assert got.decode_errors == 0, got.error_text
         assert got.codecs == {"video": "h264", "audio": "aac"}
         report = analyze(path)
-        assert report.video_frames >= 0.97 * SECONDS * FPS, report.summary()
+        assert report.video_frames >= 0.97 * seconds * FPS, report.summary()
         assert report.av_offset_max_ms is not None and report.av_offset_max_ms <= 1000 / FPS
     for dest in stats["destinations"]:
         assert dest["video_packets_dropped"] == dest["audio_packets_dropped"] == 0, dest

@@ -238,6 +238,8 @@ def scenario_kill_restart(nginx_rtmp: Callable[..., NginxRtmp], *, before_s: flo
     return outage, stats, received
 
 
+# make test's time budget: the long version below runs in make reliability
+@pytest.mark.reliability
 def test_ingest_killed_and_restarted_reconnects(nginx_rtmp):
     outage, _, _ = scenario_kill_restart(nginx_rtmp, before_s=2, after_s=2)
     assert outage.detect_s is not None and outage.detect_s < 1.0
@@ -424,6 +426,8 @@ def scenario_throttle(
     }
 
 
+# make test's time budget: the long version below runs in make reliability
+@pytest.mark.reliability
 def test_throttled_link_drops_video_keyframe_aligned(nginx_rtmp, fault_proxy, monkeypatch):
     scenario_throttle(
         nginx_rtmp, fault_proxy, monkeypatch, throttle_s=4, buffer_ms=1000, before_s=2, after_s=2.5
@@ -486,6 +490,8 @@ def scenario_cuts(nginx_rtmp, fault_proxy, *, cuts: int, every_s: float,
     return outages, stats, received, proxy
 
 
+# make test's time budget: the long version below runs in make reliability
+@pytest.mark.reliability
 def test_connection_cut_repeatedly(nginx_rtmp, fault_proxy):
     outages, _, _, _ = scenario_cuts(nginx_rtmp, fault_proxy, cuts=3, every_s=1.5)
     assert max(o.detect_s for o in outages) < 0.5
@@ -656,6 +662,8 @@ def scenario_cycles(nginx_rtmp, cycles: int) -> dict[str, float]:
     return {"growth_mb": growth_mb, "per_cycle_s": took / cycles}
 
 
+# make test's time budget: the long version below runs in make reliability
+@pytest.mark.reliability
 def test_start_stop_cycles_leak_nothing(nginx_rtmp):
     result = scenario_cycles(nginx_rtmp, 10)
     assert result["growth_mb"] < 5, result
