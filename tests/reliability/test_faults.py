@@ -521,7 +521,9 @@ def test_reliability_connection_cut(nginx_rtmp, fault_proxy, reliability_row):
 # -- 5. servers that never speak RTMP ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("mode", ["silent", "garbage"])
+# "silent" waits out the connect timeout: with make test's time budget it runs in make
+# reliability, beside the long version below
+@pytest.mark.parametrize("mode", [pytest.param("silent", marks=pytest.mark.reliability), "garbage"])
 def test_bad_server_fails_the_first_connect(bad_server, mode):
     server = bad_server(mode)
     url = f"rtmp://127.0.0.1:{server.port}/live/{KEY}"
@@ -610,6 +612,8 @@ def scenario_rejected_later(nginx_rtmp, fault_proxy, policy: ReconnectPolicy,
     return stats, got, gave_up, proxy
 
 
+# make test's time budget: the long version below runs in make reliability
+@pytest.mark.reliability
 def test_rejected_after_a_good_start_is_retried_then_fatal(nginx_rtmp, fault_proxy):
     scenario_rejected_later(nginx_rtmp, fault_proxy, QUICK_RETRY)
 
@@ -684,6 +688,8 @@ def test_reliability_start_stop_cycles(nginx_rtmp, reliability_row):
 # -- stop() with a dead network, true statistics, waiting for the ingest ---------------------
 
 
+# make test's time budget: the frozen-ingest scenarios run in make reliability
+@pytest.mark.reliability
 def test_stop_returns_in_time_with_a_frozen_ingest(nginx_rtmp):
     server = nginx_rtmp(on_publish_key=None, record=False)
     streamer = make_streamer(server.url(KEY), stop_timeout=2.0, stall_timeout=30)
