@@ -198,7 +198,7 @@ def render(rows: list[dict[str, Any]], info: dict[str, str], hostile: list[dict[
         "nginx-rtmp on loopback, through a TCP proxy that throttles, stalls or cuts. "
         "`make reliability` runs the scenarios (`pytest -m reliability`), each of which "
         "asserts the behaviour, decodes what nginx recorded and writes one row; then this "
-        "document is generated from those rows. Short versions of most of these scenarios "
+        "document is generated from those rows. Short versions of some of these scenarios "
         "run in the default `make test`.",
         "",
         f"Measured {when}.",
