@@ -34,6 +34,7 @@ from aiortc import (
     RTCRtpSender,
     RTCSessionDescription,
 )
+from aiortc import exceptions as aiortc_exceptions
 from aiortc.exceptions import OperationError
 from aiortc.rtp import (
     RTCP_PSFB_APP,
@@ -54,6 +55,7 @@ from ionia.whip.ice import IceServer, gather_loopback_only
 from ionia.whip.signaling import Answer, delete_resource, post_offer
 from ionia.whip.tracks import PacketTrack, parameter_sets
 from ionia.whip.url import WhipUrl
+from ionia.worker import Worker, describe
 
 log = logging.getLogger("ionia.whip")
 
@@ -64,6 +66,16 @@ H264_PROFILE = "42e01f"
 MAX_WAITING = 256
 #: seconds between 1900 (NTP) and 1970 (Unix)
 NTP_EPOCH = 2_208_988_800
+#: what aiortc raises when a peer's answer or transport will not do
+NEGOTIATION_ERRORS = (
+    aiortc_exceptions.InternalError,
+    aiortc_exceptions.InvalidAccessError,
+    aiortc_exceptions.InvalidStateError,
+    OperationError,
+    ValueError,
+    ConnectionError,
+    OSError,
+)
 #: how long aioice waits for STUN/TURN servers' answers while gathering (its own default)
 GATHER_S = 5.0
 #: how often the watchdog looks at the receiver's reports
@@ -95,7 +107,7 @@ class WhipSession:
         self._has_audio = has_audio
         self._on_keyframe_request = on_keyframe_request
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run_loop, name="ionia-whip", daemon=True)
+        self._worker = Worker("ionia-whip", self._run_loop, on_crash=self._loop_crashed)
         self._pc: RTCPeerConnection | None = None
         self._http: aiohttp.ClientSession | None = None
         self._answer: Answer | None = None
@@ -124,7 +136,7 @@ class WhipSession:
 
     def open(self) -> None:
         """Offer, answer, ICE and DTLS within ``connect_timeout``; raise the typed error."""
-        self._thread.start()
+        self._worker.start()
         gathering = GATHER_S if self._ice_servers and not self.url.loopback else 0.0
         try:
             self._call(self._connect(), gathering + self._connect_timeout + 1.0)
@@ -171,7 +183,7 @@ class WhipSession:
 
     def close(self, timeout: float) -> None:
         """DELETE the session and close the peer connection within ``timeout``; idempotent."""
-        if not self._thread.is_alive():
+        if not self._worker.alive:
             return
         self._closing = True
         with contextlib.suppress(IoniaError, TimeoutError):
@@ -182,7 +194,7 @@ class WhipSession:
         """From any thread: end the session now, without a DELETE; idempotent."""
         self._closing = True
         self._lose("aborted")
-        if self._thread.is_alive():
+        if self._worker.alive:
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
                 asyncio.run_coroutine_threadsafe(
                     self._shutdown(delete=False, timeout=0.5), self._loop
@@ -204,6 +216,11 @@ class WhipSession:
                 self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             self._loop.close()
 
+    def _loop_crashed(self, exc: BaseException) -> None:
+        """The loop itself failed (not one of aiortc's tasks, which ``_loop_error`` sees):
+        the session is over, and the sender's next ``send`` says so."""
+        self._lose(f"the WebRTC session's loop stopped: {describe(exc)}")
+
     def _loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         # aiortc's own tasks (ICE checks, DTLS) that fail end up here: the session's state
         # change says what it means for the stream; the detail is for -v
@@ -218,11 +235,10 @@ class WhipSession:
             raise ConnectionFailed(
                 f"{self.url.masked}: no WebRTC connection within {self._connect_timeout:g} s"
             ) from None
-        except IoniaError:
-            raise
-        except Exception as exc:
+        except NEGOTIATION_ERRORS as exc:
             # What aiortc raises while negotiating with a peer (an SDP it cannot use, a
-            # transport that fails) is a session that did not come up, not our crash.
+            # transport that fails) is a session that did not come up, not our crash;
+            # anything else is a bug, and reaches the sender's last resort as one.
             raise ConnectionFailed(
                 f"{self.url.masked}: the WebRTC session failed: "
                 f"{redact(str(exc)) or type(exc).__name__}"
@@ -231,10 +247,7 @@ class WhipSession:
     def _stop_loop(self, timeout: float) -> None:
         with contextlib.suppress(RuntimeError):
             self._loop.call_soon_threadsafe(self._loop.stop)
-        if threading.current_thread() is not self._thread:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                log.warning("%s: the WebRTC session did not stop in time", self.url.masked)
+        self._worker.join(timeout)  # says so when it did not stop in time
 
     def _lose(self, why: str) -> None:
         if self._lost is None:
