@@ -64,13 +64,31 @@ def is_avcc_record(extradata: bytes) -> bool:
     return len(extradata) >= 7 and extradata[0] == 1
 
 
+def avc_parameter_sets(extradata: bytes) -> tuple[list[bytes], list[bytes]]:
+    """The SPS and the PPS NAL units of an encoder's extradata (Annex-B or an avcC record)."""
+    if not is_avcc_record(extradata):
+        nals = split_annexb(extradata)
+        return (
+            [n for n in nals if n[0] & 0x1F == NalType.SPS],
+            [n for n in nals if n[0] & 0x1F == NalType.PPS],
+        )
+    found: tuple[list[bytes], list[bytes]] = ([], [])
+    pos, count = 6, extradata[5] & 0x1F
+    for index, units in enumerate(found):
+        if index == 1:  # the PPS count follows the last SPS
+            count, pos = extradata[pos], pos + 1
+        for _ in range(count):
+            (size,) = struct.unpack_from(">H", extradata, pos)
+            units.append(extradata[pos + 2 : pos + 2 + size])
+            pos += 2 + size
+    return found
+
+
 def avc_decoder_config(extradata: bytes) -> bytes:
     """An AVCDecoderConfigurationRecord from an encoder's extradata (Annex-B or already AVCC)."""
     if is_avcc_record(extradata):
         return extradata
-    nals = split_annexb(extradata)
-    sps = [n for n in nals if n[0] & 0x1F == NalType.SPS]
-    pps = [n for n in nals if n[0] & 0x1F == NalType.PPS]
+    sps, pps = avc_parameter_sets(extradata)
     if not sps or not pps:
         raise ValueError("H.264 extradata holds no SPS/PPS")
     record = bytearray([1, sps[0][1], sps[0][2], sps[0][3], 0xFF, 0xE0 | len(sps)])

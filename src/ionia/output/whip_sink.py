@@ -9,12 +9,19 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ionia.errors import ConfigError
+from ionia.output import flv
 from ionia.output.sink import Sink, StreamHeaders
 from ionia.packet import EncodedPacket, MediaKind
 from ionia.whip.feedback import Feedback
 from ionia.whip.ice import IceServer
 from ionia.whip.session import WhipSession
 from ionia.whip.url import WhipUrl
+
+
+def annexb_parameter_sets(extradata: bytes) -> bytes:
+    """The SPS and PPS of the encoder's extradata, each behind a start code."""
+    sps, pps = flv.avc_parameter_sets(extradata)
+    return b"".join(b"\x00\x00\x00\x01" + unit for unit in (*sps, *pps))
 
 
 class WhipSink(Sink):
@@ -47,7 +54,7 @@ class WhipSink(Sink):
             ice_servers=self._ice_servers,
             connect_timeout=self._connect_timeout,
             io_timeout=self._io_timeout,
-            video_config=headers.video_config,
+            parameter_sets=annexb_parameter_sets(headers.video_config),
             has_audio=headers.audio_bitrate is not None,
             on_keyframe_request=self._on_keyframe_request,
         )

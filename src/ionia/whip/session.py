@@ -53,7 +53,7 @@ from ionia.redact import redact
 from ionia.whip.feedback import Feedback
 from ionia.whip.ice import IceServer, gather_loopback_only
 from ionia.whip.signaling import Answer, delete_resource, post_offer
-from ionia.whip.tracks import PacketTrack, parameter_sets
+from ionia.whip.tracks import PacketTrack
 from ionia.whip.url import WhipUrl
 from ionia.worker import Worker, describe
 
@@ -95,7 +95,9 @@ class WhipSession:
         ice_servers: tuple[IceServer, ...] = (),
         connect_timeout: float,
         io_timeout: float,
-        video_config: bytes,
+        #: the H.264 SPS and PPS as Annex-B: WebRTC decoders take them in-band, before
+        #: each IDR (there is no sequence header as in RTMP)
+        parameter_sets: bytes,
         has_audio: bool,
         on_keyframe_request: Callable[[], None],
     ) -> None:
@@ -103,7 +105,7 @@ class WhipSession:
         self._ice_servers = ice_servers
         self._connect_timeout = connect_timeout
         self._io_timeout = io_timeout
-        self._parameter_sets = parameter_sets(video_config)
+        self._parameter_sets = parameter_sets
         self._has_audio = has_audio
         self._on_keyframe_request = on_keyframe_request
         self._loop = asyncio.new_event_loop()

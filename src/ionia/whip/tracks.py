@@ -4,8 +4,6 @@ track and only packetizes it (no encoding), so one encode feeds RTMP and WebRTC 
 from __future__ import annotations
 
 import asyncio
-import re
-import struct
 from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
@@ -16,27 +14,6 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 #: our timestamps are milliseconds on the stream clock; aiortc converts them to 90 kHz
 #: (video) and 48 kHz (audio) RTP clocks
 MS = Fraction(1, 1000)
-START_CODE = b"\x00\x00\x00\x01"
-_SPLIT = re.compile(b"\x00\x00\x01")
-
-
-def parameter_sets(extradata: bytes) -> bytes:
-    """The H.264 SPS and PPS of an encoder's extradata, as Annex-B: WebRTC decoders take
-    them in-band, before each IDR (there is no sequence header as in RTMP)."""
-    if len(extradata) >= 7 and extradata[0] == 1:  # an avcC record
-        units, pos = [], 6
-        count = extradata[5] & 0x1F
-        for index in range(2):
-            for _ in range(count):
-                (size,) = struct.unpack_from(">H", extradata, pos)
-                units.append(extradata[pos + 2 : pos + 2 + size])
-                pos += 2 + size
-            if index == 0 and pos < len(extradata):
-                count = extradata[pos]
-                pos += 1
-        return b"".join(START_CODE + u for u in units)
-    found = (u.rstrip(b"\x00") for u in _SPLIT.split(extradata))
-    return b"".join(START_CODE + u for u in found if u)
 
 
 class PacketTrack(MediaStreamTrack):
