@@ -160,7 +160,7 @@ class StreamConfig:
             )
         adaptive = _adaptive_mode(adaptive_bitrate)
         if adaptive == "auto":
-            adaptive = "shared" if any(d.whip is not None for d in destinations) else "off"
+            adaptive = "shared" if _has_whip(destinations) else "off"
         fps = check_whole("fps", fps, FPS_RANGE)
         vbr = _bitrate("video bitrate (--video-bitrate)", video_bitrate, VIDEO_BITRATE_RANGE)
         abr = _bitrate("audio bitrate (--audio-bitrate)", audio_bitrate, AUDIO_BITRATE_RANGE)
@@ -177,7 +177,7 @@ class StreamConfig:
             )
         if codec not in CODECS:
             raise ConfigError(f"codec {codec!r} is not one of {', '.join(CODECS)}")
-        if codec != "h264" and any(d.whip is not None for d in destinations):
+        if codec != "h264" and _has_whip(destinations):
             raise ConfigError(
                 f"a WHIP destination takes H.264, the codec every WebRTC receiver decodes: "
                 f"drop --codec {codec} (one encode feeds every destination)"
@@ -312,6 +312,11 @@ class StreamConfig:
         return self.audio_mode != "none"
 
     @property
+    def has_whip(self) -> bool:
+        """A destination is a WHIP endpoint (Opus beside AAC, Constrained Baseline video)."""
+        return _has_whip(self.destinations)
+
+    @property
     def destination(self) -> Destination:
         """The first destination (the only one, unless multistreaming), else the recording."""
         if self.destinations:
@@ -340,6 +345,10 @@ def _destinations(
         shown = ", ".join(d.display for d in destinations)
         raise ConfigError(f"the same destination is given twice: {shown}")
     return destinations
+
+
+def _has_whip(destinations: Sequence[Destination]) -> bool:
+    return any(d.whip is not None for d in destinations)
 
 
 def _bitrate(name: str, value: str | int | float, bounds: tuple[int, int]) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ionia.output.bitrate_control import AdaptiveSettings, BitrateController
@@ -18,6 +19,16 @@ if TYPE_CHECKING:
 __all__ = ["AdaptiveBitrate", "AdaptiveSettings", "BitrateController"]
 
 log = logging.getLogger("ionia.adaptive")
+
+
+@dataclass
+class _Following:
+    """One live network output and the controllers that follow it."""
+
+    output: Output
+    controller: BitrateController
+    #: what its WebRTC receiver's reports allow; None for an output whose peer reports nothing
+    receiver: ReceiverRate | None = None
 
 
 class AdaptiveBitrate:
@@ -39,9 +50,7 @@ class AdaptiveBitrate:
         self._set_bitrate = set_bitrate
         #: by id(), each with the output it belongs to: holding the output keeps its id from
         #: being reused by a new output (after a rotation) while the entry exists
-        self._controllers: dict[int, tuple[Output, BitrateController]] = {}
-        #: by id(), as the controllers (removed with them)
-        self._receiver_rates: dict[int, ReceiverRate] = {}
+        self._controllers: dict[int, _Following] = {}
         self._worker = Worker("ionia-abr", self._run, on_crash=on_crash or self._crashed)
         self.bitrate = settings.target
 
@@ -57,39 +66,37 @@ class AdaptiveBitrate:
         current = {id(o) for o in outputs}
         for gone in [key for key in self._controllers if key not in current]:
             del self._controllers[gone]
-            self._receiver_rates.pop(gone, None)
         live = [o for o in outputs if o.is_network and o.failed is None and o.connected]
         bitrates = []
         for output in live:
             entry = self._controllers.get(id(output))
             if entry is None:
-                entry = (output, BitrateController(self._settings, start=self.bitrate))
+                entry = _Following(output, BitrateController(self._settings, start=self.bitrate))
                 self._controllers[id(output)] = entry
-            controller = entry[1]
+            controller = entry.controller
             stats, limits = output.buffer.stats(), output.buffer.config
             # Congestion by count matters: with audio queued alongside, 100 packets is
             # about 1.3 s, well before the 2 s span limit.
             fill = max(stats.latency_ms / limits.max_latency_ms, stats.packets / limits.max_packets)
             controller.update(now, output.sender.delivery(), fill, stats.bytes)
-            bitrates.append(self._heeding_receiver(output, controller.bitrate))
+            bitrates.append(self._heeding_receiver(entry, controller.bitrate))
         if bitrates and min(bitrates) != self.bitrate:
             self.bitrate = min(bitrates)
             self._set_bitrate(self.bitrate)
 
-    def _heeding_receiver(self, output: Output, bitrate: int) -> int:
+    def _heeding_receiver(self, entry: _Following, bitrate: int) -> int:
         """At most what a WebRTC receiver's reports allow (``receiver_rate``): UDP queues
         nothing on our side, so the receiver is where congestion shows."""
-        feedback = output.sender.feedback()
+        feedback = entry.output.sender.feedback()
         if feedback is None:
             return bitrate
         settings = self._settings
-        rate = self._receiver_rates.get(id(output))
-        if rate is None:
+        rate = entry.receiver
+        if rate is None:  # from the first report on
             audio = settings.audio_bitrate
-            rate = ReceiverRate(
+            rate = entry.receiver = ReceiverRate(
                 start=bitrate + audio, floor=settings.floor + audio, ceiling=settings.target + audio
             )
-            self._receiver_rates[id(output)] = rate
         return max(settings.floor, min(bitrate, rate.update(feedback) - settings.audio_bitrate))
 
     def _crashed(self, exc: BaseException) -> None:

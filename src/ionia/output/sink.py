@@ -45,9 +45,6 @@ class Delivery:
 class Sink(ABC):
     """One session of one destination. Only the sender thread calls these, except ``abort``."""
 
-    #: the audio this sink sends: AAC (RTMP, files) or Opus (WebRTC)
-    audio_codec = "aac"
-
     @abstractmethod
     def open(self, headers: StreamHeaders, *, rebase: bool) -> None:
         """Connect/create and write the headers. With ``rebase``, the session's timeline

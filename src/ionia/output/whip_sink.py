@@ -27,9 +27,6 @@ def annexb_parameter_sets(extradata: bytes) -> bytes:
 class WhipSink(Sink):
     """One WHIP session (see ``ionia.whip.session``)."""
 
-    #: the audio codec this sink sends (the pipeline feeds it Opus, not AAC)
-    audio_codec = "opus"
-
     def __init__(
         self,
         url: WhipUrl,

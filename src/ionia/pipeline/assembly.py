@@ -88,11 +88,11 @@ class Pipeline:
         if self._audio_source is not None:
             self._audio_source.open()
         if self._audio_source is not None:
-            outputs = [*config.destinations, *([config.record] if config.record else [])]
-            if any(d.whip is None for d in outputs):
+            # AAC for RTMP and files (a recording is always a file), Opus for WHIP
+            if config.record is not None or any(d.whip is None for d in config.destinations):
                 self._audio_encoder = AudioEncoder(config.audio_bitrate, "aac")
                 self._audio_encoder.open()
-            if any(d.whip is not None for d in outputs):
+            if config.has_whip:
                 self._opus_encoder = AudioEncoder(config.audio_bitrate, "opus")
                 self._opus_encoder.open()
         encoders = [e for e in (self._audio_encoder, self._opus_encoder) if e is not None]
@@ -129,7 +129,7 @@ class Pipeline:
     def _open_video(self, options: EncoderOptions, width: int, height: int) -> VideoEncoder:
         """Open the video encoder and make the headers every new session starts with."""
         config, audio = self.config, self._audio_encoder
-        if any(d.whip is not None for d in config.destinations):
+        if config.has_whip:
             options = replace(options, profile="baseline")  # what every browser decodes
         self.video_encoder = video = VideoEncoder(
             VideoEncoderSettings.of(
