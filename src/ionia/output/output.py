@@ -88,6 +88,8 @@ class Output:
         joins_running_stream: bool = False,
     ) -> None:
         self.destination = destination
+        #: the audio this output sends: Opus to WebRTC, AAC to the rest (read per packet)
+        self.audio_codec = "opus" if destination.whip is not None else "aac"
         self.recording = recording
         self.failed: IoniaError | None = None
         buffer_config = RECORDING_BUFFER if recording else limits
@@ -106,11 +108,6 @@ class Output:
     @property
     def is_network(self) -> bool:
         return self.destination.is_network
-
-    @property
-    def audio_codec(self) -> str:
-        """The audio this output sends: Opus to WebRTC, AAC to the rest."""
-        return "opus" if self.destination.whip is not None else "aac"
 
     def _fatal(self, exc: IoniaError) -> None:
         self.failed = exc
