@@ -1,11 +1,14 @@
-"""Screen capture cost at 1080p30 on Xvfb: x11grab vs mss.
+"""Screen capture cost on Xvfb: x11grab timed to the frame slots, against x11grab
+free-running at twice the frame rate (what Ionia did before) and mss.
 
-Per backend: CPU seconds per stream-second (this process, all threads; and the X server
-separately), frames delivered vs duplicated when pulled at 30 fps from the master-clock
-slots, the time from the grabber receiving a frame to ``read()`` handing it out, and
-what converting it to yuv420p costs (the encoder's scaler does that, not capture).
+Per grabber: CPU seconds per stream-second (this process, all threads; and the X server
+separately), frames delivered vs repeated when pulled at 30 fps from the master-clock
+slots, and the age of the frame ``read()`` hands out (from the grabber having it to the
+read). Rounds alternate the order of the grabbers.
 
-    python benchmarks/capture.py [--seconds 10] [--size 1920x1080]
+    python benchmarks/capture.py [--seconds 8] [--rounds 3] [--size 1920x1080] [--no-doc]
+
+Writes its table into docs/performance.md (the ``capture`` block) unless ``--no-doc``.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ import os
 import statistics
 import subprocess
 import time
+from pathlib import Path
+
+import _common as common
 
 from ionia.capture.ffmpeg_grab import ScreenSource
 from ionia.capture.mss_grab import MssScreenSource
@@ -40,10 +46,27 @@ def cpu_of(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
 
 
+class FreeRunning(ScreenSource):
+    """x11grab as Ionia ran it before: its own timer at twice the frame rate."""
+
+    on_demand = False
+
+    def __init__(self, display: str, *, fps: int) -> None:
+        super().__init__(display, fps=fps)
+        self.grab_rate = 2 * fps
+
+
+GRABBERS = {
+    "x11grab, 60 grabs/s free-running (before)": FreeRunning,
+    "x11grab, one grab per slot, timed to end before it (now)": ScreenSource,
+    "mss, one grab per slot (the fallback)": MssScreenSource,
+}
+
+
 def measure(source, seconds: float, fps: int, xvfb_pid: int) -> dict[str, float]:
     source.open()
     try:
-        delays, converts, fresh, repeats = [], [], 0, 0
+        delays, fresh, repeats = [], 0, 0
         cpu0, x0, t0 = time.process_time(), cpu_of(xvfb_pid), time.monotonic()
         for slot in range(int(seconds * fps)):
             pause = t0 + slot / fps - time.monotonic()
@@ -58,10 +81,6 @@ def measure(source, seconds: float, fps: int, xvfb_pid: int) -> dict[str, float]
         cpu = time.process_time() - cpu0
         xcpu = cpu_of(xvfb_pid) - x0
         elapsed = time.monotonic() - t0
-        for _ in range(20):
-            begin = time.perf_counter()
-            frame.reformat(format="yuv420p")
-            converts.append(time.perf_counter() - begin)
     finally:
         source.close()
     return {
@@ -71,41 +90,55 @@ def measure(source, seconds: float, fps: int, xvfb_pid: int) -> dict[str, float]
         "repeats": repeats,
         "delay_ms": statistics.median(delays) * 1e3,
         "delay_p95_ms": sorted(delays)[int(len(delays) * 0.95)] * 1e3,
-        "yuv_ms": statistics.median(converts) * 1e3,
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--size", default="1920x1080")
     parser.add_argument("--fps", type=int, default=30)
+    parser.add_argument("--no-doc", action="store_true")
+    parser.add_argument("--doc", type=Path, default=Path("docs/performance.md"))
     args = parser.parse_args()
     xvfb, display = start_xvfb(args.size)
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in GRABBERS}
     try:
         time.sleep(0.5)
-        rows = {
-            "x11grab": measure(
-                ScreenSource(display, fps=args.fps), args.seconds, args.fps, xvfb.pid
-            ),
-            "mss": measure(
-                MssScreenSource(display, fps=args.fps), args.seconds, args.fps, xvfb.pid
-            ),
-        }
+        for n in range(args.rounds):
+            for name in list(GRABBERS) if n % 2 == 0 else list(reversed(GRABBERS)):
+                source = GRABBERS[name](display, fps=args.fps)
+                runs[name].append(measure(source, args.seconds, args.fps, xvfb.pid))
     finally:
         xvfb.terminate()
         xvfb.wait(timeout=5)
-    header = f"screen capture {args.size} @ {args.fps} fps, {args.seconds:g} s on Xvfb"
-    print(f"{header}, {os.cpu_count()} CPUs")
-    print(
-        f"{'backend':<9} {'CPU s/s':>8} {'Xvfb s/s':>9} {'fresh':>6} {'repeat':>7} "
-        f"{'cap->read ms':>13} {'p95 ms':>7} {'->yuv420p ms':>13}"
+
+    def cell(values: list[float], fmt: str) -> str:
+        return f"{statistics.median(values):{fmt}} ({min(values):{fmt}}–{max(values):{fmt}})"
+
+    rows = []
+    for name, found in runs.items():
+        rows.append([
+            name,
+            cell([r["cpu"] for r in found], ".3f"),
+            cell([r["xcpu"] for r in found], ".3f"),
+            f"{sum(r['fresh'] for r in found):.0f} / {sum(r['repeats'] for r in found):.0f}",
+            cell([r["delay_ms"] for r in found], ".1f"),
+            cell([r["delay_p95_ms"] for r in found], ".1f"),
+        ])  # fmt: skip
+    header = ["grabber", "grabber CPU s/s", "Xvfb CPU s/s", "new frames / repeats",
+              "frame age at read, median ms", "p95 ms"]  # fmt: skip
+    text = (
+        f"{args.size} @ {args.fps} fps on an idle Xvfb, {args.rounds} rounds × "
+        f"{args.seconds:g} s per grabber in alternating order, read at every slot of a "
+        f"{args.fps} fps clock (`python benchmarks/capture.py`, "
+        f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs); medians, min–max of the "
+        "rounds in brackets:\n\n" + common.markdown_table(header, rows)
     )
-    for name, r in rows.items():
-        print(
-            f"{name:<9} {r['cpu']:>8.3f} {r['xcpu']:>9.3f} {r['fresh']:>6} {r['repeats']:>7} "
-            f"{r['delay_ms']:>13.2f} {r['delay_p95_ms']:>7.2f} {r['yuv_ms']:>13.2f}"
-        )
+    print(text)
+    if not args.no_doc:
+        common.replace_block(args.doc, "capture", text, "# Performance\n")
 
 
 if __name__ == "__main__":

@@ -363,6 +363,42 @@ def profile_one(stage: desk.Stage, peer: str, args: argparse.Namespace, tmp: Pat
             "tree": (c1 - c0) / window if c0 is not None and c1 is not None else None}  # fmt: skip
 
 
+#: the work every publisher does alike, whatever its plumbing: the encoders and the scaler
+COMMON_WORK = ("x264 encoder", "colour conversion", "AAC encoder")
+
+
+def floor_note(found: list[dict]) -> str:
+    """What the ≤ 0.90 × target leaves Ionia for everything but the common work, from this
+    profile: the common work is what no publisher can skip at equal encoder settings."""
+
+    def common_work(f: dict) -> float:
+        return sum(v for k, v in f["libs"].items() if k.startswith(COMMON_WORK))
+
+    by_peer = {f["peer"]: f for f in found}
+    if "ionia" not in by_peer or len(by_peer) < 2 or any(f["tree"] is None for f in found):
+        return "(the floor needs Ionia and a peer profiled)"
+    ionia = by_peer.pop("ionia")
+    best = min(by_peer.values(), key=lambda f: f["tree"])
+    budget = 0.90 * best["tree"]
+    rest = budget - common_work(ionia)
+    rows = [
+        [LABELS[f["peer"]], f"{f['tree']:.3f}", f"{common_work(f):.3f}",
+         f"{f['tree'] - common_work(f):.3f}"]
+        for f in (ionia, *by_peer.values())
+    ]  # fmt: skip
+    table = common.markdown_table(
+        ["publisher", "/proc CPU s/s", "x264 + colour conversion + AAC", "everything else"], rows
+    )
+    return (
+        f"{table}\n\nThe target, 0.90 × {LABELS[best['peer']]}'s {best['tree']:.3f}, is "
+        f"{budget:.3f} CPU s/s. Ionia's own x264, colour conversion and AAC took "
+        f"{common_work(ionia):.3f} of it, which leaves {rest:.3f} for capture, audio, "
+        "buffering, sending and the interpreter, against "
+        f"{best['tree'] - common_work(best):.3f} that {LABELS[best['peer']]} spends on its own "
+        "plumbing."
+    )
+
+
 def profile(args: argparse.Namespace, tmp: Path) -> str:
     width, height = map(int, args.sizes.split(",")[-1].split("x"))
     stage = desk.Stage(tmp, width, height)
@@ -387,6 +423,7 @@ after spawn, samples by shared object, CPU s per stream-second (child processes,
 
 {common.markdown_table(["what", *(LABELS[f["peer"]] for f in found)], rows)}"""
     ]
+    out.append(floor_note(found))
     for f in found:
         trows = []
         for name, libs in sorted(f["threads"].items(), key=lambda kv: -sum(kv[1].values())):

@@ -35,6 +35,7 @@ bench_pkgs=(
   gstreamer1.0-plugins-ugly:gst:x264enc
   gstreamer1.0-libav:gst:avenc_aac
   gstreamer1.0-pulseaudio:gst:pulsesrc
+  linux-perf:perf
 )
 
 missing=()

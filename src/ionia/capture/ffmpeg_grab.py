@@ -7,7 +7,7 @@ converts them, never Python.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 
 import av
 
@@ -37,7 +37,7 @@ class FFmpegGrabSource(LatestFrameSource):
         ctx = self._container.streams.video[0].codec_context
         return ctx.width, ctx.height
 
-    def _frames(self) -> Iterator[av.VideoFrame]:
+    def _frames(self) -> Generator[av.VideoFrame, None, None]:
         assert self._container is not None
         yield from self._container.decode(video=0)
 
@@ -64,9 +64,12 @@ class ScreenSource(FFmpegGrabSource):
         self.display = display or default_display()
         self.monitor, self.region, self.cursor = monitor, region, cursor
         super().__init__("", "x11grab", {}, fps=fps, name=f"x11grab {self.display}")
-        # XShm grabs are cheap (0.007 CPU s/s at 1080p30): grabbing at twice the frame
-        # rate halves how stale a frame can be when its slot comes (33 ms → 17 ms at 30 fps).
-        self.grab_rate = 2 * fps
+
+    #: x11grab sleeps only until its own next frame time, ``framerate`` past the last one;
+    #: told this rate it never sleeps, and grabs the moment the capture thread asks
+    #: (``LatestFrameSource.on_demand``: one grab per slot, ending just before it)
+    on_demand = True
+    UNPACED_RATE = 1000
 
     def _open_device(self) -> tuple[int, int]:
         area = resolve_area(self.display, self.monitor, self.region)
@@ -76,7 +79,7 @@ class ScreenSource(FFmpegGrabSource):
         # area). On Xvfb that is the server's X cursor (or the ARGB one a client set), drawn
         # over the true picture: measured with draw_mouse 1 vs 0, frames differ only there.
         self._options = {
-            "framerate": str(self.grab_rate),
+            "framerate": str(self.UNPACED_RATE if self.on_demand else self.grab_rate),
             "video_size": f"{area.width}x{area.height}",
             "draw_mouse": "1" if self.cursor else "0",
         }

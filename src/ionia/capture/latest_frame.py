@@ -1,16 +1,19 @@
 """A grabber thread and a one-frame slot: the part every screen grabber shares.
 
-The grabber runs in its own ``ionia-capture`` thread at its own rate and keeps only the
-newest frame; ``read()`` hands it over once (``None`` = nothing new, the pipeline repeats
-the previous frame).
+The grabber runs in its own ``ionia-capture`` thread and keeps only the newest frame;
+``read()`` hands it over once (``None`` = nothing new, the pipeline repeats the previous
+frame). A grabber that grabs whenever asked (x11grab, mss) is timed by ``GrabTimer`` to
+finish just before the frame slot that reads it: one grab per frame, as fresh as a grab
+at twice the rate would be at its best phase, for half the X server's work.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 
 import av
 import numpy as np
@@ -19,7 +22,7 @@ from ionia.capture.base import VideoSource
 from ionia.errors import CaptureError
 from ionia.worker import Worker, describe
 
-__all__ = ["BLACK_SCREEN_SHARE", "FIRST_FRAME_TIMEOUT", "LatestFrameSource"]
+__all__ = ["BLACK_SCREEN_SHARE", "FIRST_FRAME_TIMEOUT", "GrabTimer", "LatestFrameSource"]
 
 log = logging.getLogger("ionia.capture")
 
@@ -28,6 +31,62 @@ FIRST_FRAME_TIMEOUT = 3.0
 #: below this share of non-black pixels a first frame counts as a black screen (the pointer
 #: drawn on a black root is ~0.03 % of 1280x720)
 BLACK_SCREEN_SHARE = 0.01
+#: how long ``read()`` waits for a grab already under way rather than repeat a frame
+GRAB_WAIT_MAX = 0.010
+
+
+class GrabTimer:
+    """When to start a grab so that it ends just before the frame slot that reads it.
+
+    The video pump reads slot ``n`` at ``n / fps`` on the master clock and never early,
+    so every read bounds the clock's origin from above; the smallest bound is the origin to
+    within the pump's wake-up delay, on the same monotonic clock as the grabber's, so the
+    phase holds for the whole stream. A grab starts its expected duration before the slot:
+    a smoothed mean plus three smoothed deviations (TCP's retransmission timer's estimate,
+    which follows a slower grabber within a few frames and forgets one slow grab as fast),
+    plus a margin for the wake-up. Until the first read it runs freely at the frame rate.
+    """
+
+    #: what a wake-up from a timed wait can overshoot by, on a busy machine
+    MARGIN = 0.0015
+    #: a grab's duration before any is known: an XShm grab of 1080p takes 1-3 ms
+    FIRST_GUESS = 0.002
+
+    def __init__(self, fps: int) -> None:
+        self.period = 1.0 / fps
+        self._origin: float | None = None
+        self._mean = self.FIRST_GUESS
+        self._deviation = 0.0
+        self._slot = -1
+
+    def read_at(self, index: int, t: float) -> None:
+        """Slot ``index`` was read at ``time.monotonic()`` = ``t``."""
+        seen = t - index * self.period
+        # a read is less than a slot late (the pump skips slots rather than fall behind),
+        # so an origin two slots off means a new clock, not a late read
+        if self._origin is None or seen < self._origin or seen - self._origin > 2 * self.period:
+            self._origin = seen
+
+    @property
+    def lead(self) -> float:
+        """How long before its slot a grab starts."""
+        expected = self._mean + 3 * self._deviation
+        return min(self.period / 2, expected + self.MARGIN)
+
+    def grabbed(self, duration: float) -> None:
+        # a grab stuck for longer than the lead can be only says "as long as it can be"
+        duration = min(duration, self.period / 2)
+        self._deviation += (abs(duration - self._mean) - self._deviation) / 4
+        self._mean += (duration - self._mean) / 8
+
+    def next_grab(self, now: float, last_start: float) -> float:
+        """``time.monotonic()`` at which to start the next grab."""
+        if self._origin is None:
+            return last_start + self.period
+        lead = self.lead
+        slot = max(self._slot + 1, math.ceil((now + lead - self._origin) / self.period))
+        self._slot = slot
+        return self._origin + slot * self.period - lead
 
 
 def _mostly_black(frame: av.VideoFrame) -> bool:
@@ -47,6 +106,9 @@ class LatestFrameSource(VideoSource):
 
     #: grabs an X11 screen: a black first frame gets the Xvfb notice (see ``_hint_if_black``)
     x11 = False
+    #: ``_frames()`` grabs as soon as it is asked, so the capture thread times the grabs
+    #: (``GrabTimer``); otherwise the grabber keeps its own pace at ``grab_rate``
+    on_demand = False
 
     def __init__(self, fps: int) -> None:
         self.fps = fps
@@ -54,6 +116,10 @@ class LatestFrameSource(VideoSource):
         self.grab_rate = fps
         self._size = (0, 0)
         self._lock = threading.Lock()
+        self._fresh = threading.Condition(self._lock)
+        self._grabbing = False
+        self._read_index = -1
+        self._timer = GrabTimer(fps)
         self._frame: av.VideoFrame | None = None
         self._seq = self._taken = 0
         self._error: CaptureError | None = None
@@ -69,16 +135,18 @@ class LatestFrameSource(VideoSource):
 
     @property
     def latency_s(self) -> float:
-        # A change on screen waits on average half a grab interval to be grabbed, then
-        # half a frame interval for the slot that reads it (measured in
-        # tests/capture/test_capture_stream.py: 18-24 ms at 30 fps with 60 grabs/s).
+        if self.on_demand:
+            # a change waits on average half a frame interval for the next grab, which
+            # ends just before its slot
+            return 0.5 / self.fps + self._timer.lead
+        # half a grab interval to be grabbed, then half a frame interval for the slot
         return 0.5 / self.grab_rate + 0.5 / self.fps
 
     def _open_device(self) -> tuple[int, int]:
         """Open the grabber (in the caller's thread, so errors surface from ``open()``)."""
         raise NotImplementedError
 
-    def _frames(self) -> Iterator[av.VideoFrame]:
+    def _frames(self) -> Generator[av.VideoFrame, None, None]:
         """Frames at the grabber's pace; raises on a lost capture (in the capture thread)."""
         raise NotImplementedError
 
@@ -121,24 +189,43 @@ class LatestFrameSource(VideoSource):
             )
 
     def _run(self) -> None:
+        frames = self._frames()
+        timer, stop = self._timer, self._stop
         try:
-            for frame in self._frames():
+            next_at = time.monotonic()
+            first = True
+            while not (self.on_demand and stop.wait(max(0.0, next_at - time.monotonic()))):
                 with self._lock:
-                    self._frame = frame
-                    self._seq += 1
-                    self.last_capture_time = time.monotonic()
-                self._first.set()
-                if self._stop.is_set():
+                    self._grabbing = True
+                started = time.monotonic()
+                frame = next(frames, None)
+                done = time.monotonic()
+                with self._lock:
+                    self._grabbing = False
+                    if frame is not None:
+                        self._frame = frame
+                        self._seq += 1
+                        self.last_capture_time = done
+                    self._fresh.notify_all()
+                if frame is None:
+                    if not stop.is_set():
+                        self._error = CaptureError(f"{self.name}: screen capture ended")
                     break
+                self._first.set()
+                if stop.is_set():
+                    break
+                if self.on_demand:
+                    if not first:  # the first grab pays the device's warm-up
+                        timer.grabbed(done - started)
+                    first = False
+                    next_at = timer.next_grab(done, started)
         except (av.FFmpegError, OSError, RuntimeError) as e:
-            if not self._stop.is_set():
+            if not stop.is_set():
                 # reported once, by the stream this ends at the next read()
                 self._error = CaptureError(f"{self.name}: screen capture lost ({e})")
-        else:
-            if not self._stop.is_set():
-                self._error = CaptureError(f"{self.name}: screen capture ended")
         finally:
             self._first.set()
+            frames.close()
             self._close_device()
 
     def _crashed(self, exc: BaseException) -> None:
@@ -150,6 +237,12 @@ class LatestFrameSource(VideoSource):
         if self._error is not None:
             raise self._error
         with self._lock:
+            self._timer.read_at(index, time.monotonic())
+            if self._seq == self._taken and self._grabbing and index != self._read_index:
+                # the grab for this slot is running late: a frame a few ms older than
+                # planned beats a repeated one
+                self._fresh.wait(min(GRAB_WAIT_MAX, self._timer.lead))
+            self._read_index = index
             if self._seq == self._taken:
                 return None
             self._taken = self._seq

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import sys
-import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Any
 
 import av
@@ -36,11 +35,13 @@ class MssScreenSource(LatestFrameSource):
         self.x11 = sys.platform.startswith("linux")
         self._area: Region | None = None
 
+    on_demand = True
+
     def _open_device(self) -> tuple[int, int]:
         self._area = resolve_area(self.display, self.monitor, self.region)
         return self._area.width, self._area.height
 
-    def _frames(self) -> Iterator[av.VideoFrame]:
+    def _frames(self) -> Generator[av.VideoFrame, None, None]:
         import mss
         from mss.exception import ScreenShotError
 
@@ -50,18 +51,14 @@ class MssScreenSource(LatestFrameSource):
         kwargs: dict[str, Any] = (
             {"display": self.display} if sys.platform.startswith("linux") else {}
         )
-        interval = 1.0 / self.fps
-        next_at = time.monotonic()
         try:
             # mss handles are per thread: create it here, in the capture thread
             with mss.MSS(with_cursor=self.cursor, **kwargs) as grabber:
-                while not self._stop.is_set():
+                while True:  # one grab each time the capture thread asks (on_demand)
                     shot = grabber.grab(box)
                     pixels = np.frombuffer(shot.raw, dtype=np.uint8)
                     image = pixels.reshape(shot.height, shot.width, 4)
                     yield av.VideoFrame.from_ndarray(image, format="bgra")
-                    next_at = max(next_at + interval, time.monotonic() - interval)
-                    self._stop.wait(max(0.0, next_at - time.monotonic()))
         except ScreenShotError as e:
             raise RuntimeError(str(e)) from e
 
