@@ -21,14 +21,14 @@ reliability: system-deps $(STAMP)
 	$(PY) -m pytest -q tests/reliability/test_hostile.py
 	$(PY) benchmarks/reliability_report.py
 
-# about 28 minutes on 2 cores; BENCH_ARGS is passed to the timed ones (e.g. --rounds 1 --no-doc)
+# about 35 minutes on 2 cores; BENCH_ARGS is passed to the timed ones (e.g. --rounds 1 --no-doc)
 bench: system-deps-bench $(STAMP)
 	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) benchmarks/pipeline.py --rounds 5 --seconds 15 $(BENCH_ARGS)
 	$(PY) benchmarks/realjob.py --rounds 5 --seconds 15 $(BENCH_ARGS)
 	$(PY) benchmarks/realjob.py --profile --sizes 1280x720 $(BENCH_ARGS)
 	$(PY) benchmarks/capture.py
-	$(PY) benchmarks/latency.py --rounds 2 --seconds 30 $(BENCH_ARGS)
+	$(PY) benchmarks/latency.py --rounds 2 --seconds 30 --extra-cases 1920x1080@30,1280x720@60 $(BENCH_ARGS)
 	$(PY) benchmarks/threads.py
 	$(PY) benchmarks/scaler.py
 	$(PY) benchmarks/audio_path.py
