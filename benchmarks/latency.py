@@ -453,7 +453,10 @@ def tables(runs: list[dict], args: argparse.Namespace) -> str:
     for case in dict.fromkeys(r["case"] for r in runs):
         results = {}
         for peer in peers:
-            mine = [r for r in runs if r["case"] == case and r["peer"] == peer and r["ok"]]
+            ran = [r for r in runs if r["case"] == case and r["peer"] == peer]
+            if not ran:
+                continue  # not run in this case (--extra-cases run the RTMP publishers only)
+            mine = [r for r in ran if r["ok"]]
             lat = [x for r in mine for x in r["latency_ms"]]
             if not lat:
                 rows.append([case, LABELS[peer], "n/a", "", "", "", "", "", "0", ""])
