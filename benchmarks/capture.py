@@ -16,34 +16,15 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import time
 from pathlib import Path
 
 import _common as common
+import _desktop  # noqa: F401  (puts tests.fixtures on the path: the suite's Xvfb)
+from tests.fixtures.desktop import XvfbServer
 
 from ionia.capture.ffmpeg_grab import ScreenSource
 from ionia.capture.mss_grab import MssScreenSource
-
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def start_xvfb(size: str) -> tuple[subprocess.Popen, str]:
-    read_fd, write_fd = os.pipe()
-    proc = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write_fd), "-nolisten", "tcp", "-screen", "0", f"{size}x24"],
-        pass_fds=(write_fd,),
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(write_fd)
-    with os.fdopen(read_fd) as numbers:
-        return proc, f":{numbers.readline().strip()}"
-
-
-def cpu_of(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
 
 
 class FreeRunning(ScreenSource):
@@ -67,7 +48,7 @@ def measure(source, seconds: float, fps: int, xvfb_pid: int) -> dict[str, float]
     source.open()
     try:
         delays, fresh, repeats = [], 0, 0
-        cpu0, x0, t0 = time.process_time(), cpu_of(xvfb_pid), time.monotonic()
+        cpu0, x0, t0 = time.process_time(), common.proc_cpu(xvfb_pid), time.monotonic()
         for slot in range(int(seconds * fps)):
             pause = t0 + slot / fps - time.monotonic()
             if pause > 0:
@@ -79,10 +60,13 @@ def measure(source, seconds: float, fps: int, xvfb_pid: int) -> dict[str, float]
             fresh += 1
             delays.append(time.monotonic() - source.last_capture_time)
         cpu = time.process_time() - cpu0
-        xcpu = cpu_of(xvfb_pid) - x0
+        x1 = common.proc_cpu(xvfb_pid)
         elapsed = time.monotonic() - t0
     finally:
         source.close()
+    if x0 is None or x1 is None:
+        raise RuntimeError("Xvfb exited during the run: its CPU cannot be measured")
+    xcpu = x1 - x0
     return {
         "cpu": cpu / elapsed,
         "xcpu": xcpu / elapsed,
@@ -102,17 +86,16 @@ def main() -> None:
     parser.add_argument("--no-doc", action="store_true")
     parser.add_argument("--doc", type=Path, default=Path("docs/performance.md"))
     args = parser.parse_args()
-    xvfb, display = start_xvfb(args.size)
+    width, height = map(int, args.size.split("x"))
+    xvfb = XvfbServer(width, height)
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in GRABBERS}
     try:
-        time.sleep(0.5)
         for n in range(args.rounds):
             for name in list(GRABBERS) if n % 2 == 0 else list(reversed(GRABBERS)):
-                source = GRABBERS[name](display, fps=args.fps)
-                runs[name].append(measure(source, args.seconds, args.fps, xvfb.pid))
+                source = GRABBERS[name](xvfb.display, fps=args.fps)
+                runs[name].append(measure(source, args.seconds, args.fps, xvfb.proc.pid))
     finally:
-        xvfb.terminate()
-        xvfb.wait(timeout=5)
+        xvfb.stop()
 
     def cell(values: list[float], fmt: str) -> str:
         return f"{statistics.median(values):{fmt}} ({min(values):{fmt}}–{max(values):{fmt}})"

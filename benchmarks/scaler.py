@@ -12,7 +12,6 @@ Writes its table into docs/performance.md (the ``scaler`` block) unless ``--no-d
 from __future__ import annotations
 
 import argparse
-import resource
 import statistics
 import time
 from collections.abc import Callable
@@ -25,17 +24,12 @@ import numpy as np
 from ionia.encoding.fit import Fitter
 
 
-def cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def measure(convert: Callable[[av.VideoFrame], object], image: np.ndarray, frames: int):
     fresh = [av.VideoFrame.from_ndarray(image, format="bgra") for _ in range(frames)]
-    c0, t0 = cpu_s(), time.perf_counter()
+    c0, t0 = common.self_cpu(), time.perf_counter()
     for frame in fresh:
         convert(frame)
-    return (cpu_s() - c0) / frames * 1000, (time.perf_counter() - t0) / frames * 1000
+    return (common.self_cpu() - c0) / frames * 1000, (time.perf_counter() - t0) / frames * 1000
 
 
 def main() -> None:

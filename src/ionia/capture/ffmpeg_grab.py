@@ -51,6 +51,11 @@ class ScreenSource(FFmpegGrabSource):
     """Linux/X11 through ``x11grab`` (XShm; frames are ``bgr0``, the cursor drawn in)."""
 
     x11 = True
+    #: x11grab sleeps only until its own next frame time, ``framerate`` past the last one;
+    #: told this rate it never sleeps, and grabs the moment the capture thread asks
+    #: (``LatestFrameSource.on_demand``: one grab per slot, ending just before it)
+    on_demand = True
+    UNPACED_RATE = 1000
 
     def __init__(
         self,
@@ -64,12 +69,6 @@ class ScreenSource(FFmpegGrabSource):
         self.display = display or default_display()
         self.monitor, self.region, self.cursor = monitor, region, cursor
         super().__init__("", "x11grab", {}, fps=fps, name=f"x11grab {self.display}")
-
-    #: x11grab sleeps only until its own next frame time, ``framerate`` past the last one;
-    #: told this rate it never sleeps, and grabs the moment the capture thread asks
-    #: (``LatestFrameSource.on_demand``: one grab per slot, ending just before it)
-    on_demand = True
-    UNPACED_RATE = 1000
 
     def _open_device(self) -> tuple[int, int]:
         area = resolve_area(self.display, self.monitor, self.region)

@@ -194,7 +194,9 @@ class LatestFrameSource(VideoSource):
         try:
             next_at = time.monotonic()
             first = True
-            while not (self.on_demand and stop.wait(max(0.0, next_at - time.monotonic()))):
+            while True:
+                if self.on_demand and stop.wait(max(0.0, next_at - time.monotonic())):
+                    break
                 with self._lock:
                     self._grabbing = True
                 started = time.monotonic()

@@ -19,6 +19,9 @@ __all__ = ["MssScreenSource"]
 class MssScreenSource(LatestFrameSource):
     """The portable fallback: ``mss`` screenshots (one copy per frame into a ``bgra`` frame)."""
 
+    #: one screenshot each time the capture thread asks (``GrabTimer`` times them)
+    on_demand = True
+
     def __init__(
         self,
         display: str | None = None,
@@ -34,8 +37,6 @@ class MssScreenSource(LatestFrameSource):
         self.name = f"mss {self.display}".strip()
         self.x11 = sys.platform.startswith("linux")
         self._area: Region | None = None
-
-    on_demand = True
 
     def _open_device(self) -> tuple[int, int]:
         self._area = resolve_area(self.display, self.monitor, self.region)
